@@ -1,0 +1,173 @@
+"""The only door from web code to the models.
+
+Every call is a message: an operation name and plain data, answered by
+plain data or a :class:`ModelError`. The backend is a setting
+(``MODELWORKER["BACKEND"]``):
+
+* ``inprocess`` (the embedded default): the engine runs in this process,
+  forward passes on its own threads;
+* ``channels`` (production): requests travel over the channel layer to
+  ``manage.py runworker model-worker`` processes.
+
+Web code never imports torch; it calls the functions below (sync views) or
+their ``a``-prefixed twins (consumers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+
+from .errors import ModelError
+
+__all__ = ["ModelError", "request", "arequest"]
+
+
+class InProcessBackend:
+    def __init__(self):
+        # Consumers must never run inference on asgiref's one shared
+        # sync_to_async thread: async calls get an executor of their own.
+        self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="modelworker-client")
+
+    @staticmethod
+    def _engine():
+        from .engine import get_engine
+
+        return get_engine()
+
+    def request(self, op: str, payload: dict) -> dict:
+        return self._engine().handle(op, payload)
+
+    async def arequest(self, op: str, payload: dict) -> dict:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.request, op, payload)
+
+    def preload(self, model_id: str):
+        self._engine().start_loading(model_id)
+
+
+_backend = None
+_backend_lock = threading.Lock()
+
+
+def backend():
+    global _backend
+    if _backend is None:
+        with _backend_lock:
+            if _backend is None:
+                name = settings.MODELWORKER["BACKEND"]
+                if name == "inprocess":
+                    _backend = InProcessBackend()
+                elif name == "channels":
+                    from .channels_backend import ChannelLayerBackend
+
+                    _backend = ChannelLayerBackend()
+                else:
+                    from django.core.exceptions import ImproperlyConfigured
+
+                    raise ImproperlyConfigured(f"MODELWORKER_BACKEND must be inprocess or channels, not {name!r}")
+    return _backend
+
+
+def request(op: str, **payload) -> dict:
+    return backend().request(op, payload)
+
+
+async def arequest(op: str, **payload) -> dict:
+    return await backend().arequest(op, payload)
+
+
+def default_model() -> str:
+    return settings.MODELWORKER["DEFAULT_MODEL"]
+
+
+def preload_default():
+    """Start loading the default model in the background (embedded mode only)."""
+    if settings.MODELWORKER["PRELOAD"] and settings.MODELWORKER["BACKEND"] == "inprocess":
+        try:
+            backend().preload(default_model())
+        except ModelError:
+            pass
+
+
+# ---- named operations (thin wrappers that document the message shapes) ----
+
+
+def models() -> list[dict]:
+    """Every registered model: id, name, description, parameters, default,
+    status (``not_loaded``/``loading``/``ready``/``unavailable``) and reason."""
+    return request("models")["models"]
+
+
+def tokenize(model: str, text: str) -> dict:
+    """``{"ids": [...], "tokens": [...]}``; ModelError ``unknown_characters`` if
+    the tokenizer cannot carry ``text`` unchanged."""
+    return request("tokenize", model=model, text=text)
+
+
+def decode(model: str, ids: list[int]) -> str:
+    return request("decode", model=model, ids=list(ids))["text"]
+
+
+def lookup(model: str, text: str) -> int | None:
+    """The vocabulary id whose text is exactly ``text``, or None."""
+    return request("lookup", model=model, text=text)["token_id"]
+
+
+def distribution(model, ids, *, threshold, temperature, top_p, other_top_k, cache_key=None) -> dict:
+    """The wheel: above-threshold tokens, Other (total, count, samples), vocabulary size."""
+    return request(
+        "distribution",
+        model=model,
+        ids=list(ids),
+        threshold=threshold,
+        temperature=temperature,
+        top_p=top_p,
+        other_top_k=other_top_k,
+        cache_key=cache_key,
+    )
+
+
+def choose(model, ids, *, mode, token_id=None, threshold, temperature, top_p, seed=None, cache_key=None) -> dict:
+    """The next token by ``mode`` (token/other/sample/greedy), judged against
+    the distribution at these parameters: id, text, probability, category."""
+    return request(
+        "choose",
+        model=model,
+        ids=list(ids),
+        mode=mode,
+        token_id=token_id,
+        threshold=threshold,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        cache_key=cache_key,
+    )
+
+
+def continue_text(model, ids, *, n, mode, temperature=1.0, top_p=1.0, top_k=0, seed=None) -> dict:
+    """Up to ``n`` more tokens (greedy or sampled), changing nothing stored."""
+    return request(
+        "continue", model=model, ids=list(ids), n=n, mode=mode, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed
+    )
+
+
+def release(cache_key: str, model: str | None = None) -> None:
+    request("release", cache_key=cache_key, model=model)
+
+
+async def arelease(cache_key: str, model: str | None = None) -> None:
+    await arequest("release", cache_key=cache_key, model=model)
+
+
+async def anext_token(model, ids, **params) -> dict:
+    """One playground step (see ``Engine.op_next_token``)."""
+    return await arequest("next_token", model=model, ids=list(ids), **params)
+
+
+def stats() -> dict:
+    """Request latency p50/p95, cache hit rates and batch sizes of the engine."""
+    return request("stats")

@@ -1,0 +1,3 @@
+"""Channel-layer consumers of the model worker (used in production)."""
+
+channel_consumers: dict = {}

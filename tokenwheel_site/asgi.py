@@ -1,0 +1,29 @@
+"""ASGI entry point: HTTP through Django, websockets through Channels."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tokenwheel_site.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+# Django must be set up before any consumer (or model) import.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from modelworker import client  # noqa: E402
+from tokenwheel_site.routing import channel_consumers, websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "channel": ChannelNameRouter(channel_consumers),
+    }
+)
+
+# Start loading the default model now (on its own thread) so the first student
+# does not wait for it. Never at import time of settings/apps: `migrate` must not load torch.
+client.preload_default()

