@@ -605,6 +605,11 @@ class Engine:
             models.append(entry)
         return {"models": models}
 
+    def op_load(self, model: str | None = None) -> dict:
+        """Make sure ``model`` is loaded (waiting while it loads); its status."""
+        loaded = self.get(model)
+        return {"model": loaded.spec.id, **self.status(loaded.spec.id)}
+
     def op_tokenize(self, model: str, text: str) -> dict:
         m = self.get(model)
         bad = m.unrepresentable(text)

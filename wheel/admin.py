@@ -1,0 +1,32 @@
+from django.contrib import admin
+
+from .models import TokenEvent, WheelSession
+
+
+class TokenEventInline(admin.TabularInline):
+    model = TokenEvent
+    extra = 0
+    fields = ("position", "token_text", "token_id", "probability", "category", "method", "selected_at", "undone_at")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(WheelSession)
+class WheelSessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "model_name", "short_prompt", "saved", "created_at", "last_accessed")
+    list_filter = ("model_name", "saved", "created_at")
+    search_fields = ("id", "initial_prompt", "title", "owner__username")
+    raw_id_fields = ("owner", "forked_from")
+    inlines = [TokenEventInline]
+
+    @admin.display(description="prompt")
+    def short_prompt(self, obj):
+        return obj.initial_prompt[:60]
+
+
+@admin.register(TokenEvent)
+class TokenEventAdmin(admin.ModelAdmin):
+    list_display = ("session", "position", "token_text", "probability", "category", "method", "selected_at", "undone_at")
+    list_filter = ("category", "method", "sampled_from_other", ("undone_at", admin.EmptyFieldListFilter))
+    search_fields = ("token_text", "session__id")
+    raw_id_fields = ("session",)

@@ -1,0 +1,96 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class WheelSessionQuerySet(models.QuerySet):
+    def live(self):
+        """Sessions that still exist for their users: anonymous ones expire after
+        ``WHEEL["ANONYMOUS_TTL_SECONDS"]`` idle; a signed-in user's never do."""
+        ttl = settings.WHEEL["ANONYMOUS_TTL_SECONDS"]
+        cutoff = timezone.now() - timezone.timedelta(seconds=ttl)
+        return self.filter(Q(owner__isnull=False) | Q(last_accessed__gte=cutoff))
+
+    def expired(self):
+        ttl = settings.WHEEL["ANONYMOUS_TTL_SECONDS"]
+        cutoff = timezone.now() - timezone.timedelta(seconds=ttl)
+        return self.filter(owner__isnull=True, last_accessed__lt=cutoff)
+
+
+class WheelSession(models.Model):
+    """One student's path through the wheel. The token ids are the truth:
+    the model context is ``prompt_token_ids`` + the ids of the active events."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="wheel_sessions"
+    )
+    model_name = models.CharField(max_length=100)
+    title = models.CharField(max_length=200, blank=True)
+    initial_prompt = models.TextField(blank=True)
+    # decode(prompt ids + appended ids), stored at each change so reading a
+    # session never needs the model.
+    current_text = models.TextField(blank=True)
+    prompt_token_ids = models.JSONField(default=list, blank=True)
+    # The threshold / temperature / top-p / other_top_k of the last distribution
+    # shown, so an append is judged against what the student saw.
+    params = models.JSONField(default=dict, blank=True)
+    saved = models.BooleanField(default=False)
+    forked_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_accessed = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = WheelSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.title or f"{self.initial_prompt[:40]!r} ({self.model_name})"
+
+    def active_events(self):
+        return self.events.filter(undone_at__isnull=True).order_by("position")
+
+
+class TokenEvent(models.Model):
+    """A token appended to a session. Undo marks it (``undone_at``) instead of
+    deleting it, so usage review still sees what students tried."""
+
+    CATEGORY_ABOVE = "above_threshold"
+    CATEGORY_OTHER = "other"
+    CATEGORY_CHOICES = [(CATEGORY_ABOVE, "Above threshold"), (CATEGORY_OTHER, "Other")]
+    METHOD_CHOICES = [("picked", "Picked"), ("other", "Drawn from Other"), ("spun", "Spun")]
+
+    session = models.ForeignKey(WheelSession, on_delete=models.CASCADE, related_name="events")
+    position = models.PositiveIntegerField()
+    token_id = models.PositiveIntegerField()
+    token_text = models.CharField(max_length=200)
+    probability = models.FloatField()
+    log_probability = models.FloatField(null=True, blank=True)
+    category = models.CharField(max_length=20, choices=CATEGORY_CHOICES)
+    sampled_from_other = models.BooleanField(default=False)
+    method = models.CharField(max_length=10, choices=METHOD_CHOICES, default="picked")
+    other_rank = models.PositiveIntegerField(null=True, blank=True)
+    # The distribution the choice was judged against (for replay and review).
+    threshold = models.FloatField(default=0.01)
+    temperature = models.FloatField(default=1.0)
+    top_p = models.FloatField(default=1.0)
+    selected_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Why it left the history: "undo" (the student undid it) or "reset" (a new prompt).
+    removed_by = models.CharField(max_length=10, blank=True, default="")
+
+    class Meta:
+        ordering = ["session", "position", "selected_at"]
+        constraints = [
+            # Two appends racing for the same slot: one wins, the other is refused.
+            models.UniqueConstraint(
+                fields=["session", "position"], condition=Q(undone_at__isnull=True), name="one_active_token_per_position"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.session_id}#{self.position} {self.token_text!r}"

@@ -1,0 +1,305 @@
+"""Input serializers validate; output serializers document (OpenAPI)."""
+
+import math
+
+from django.conf import settings
+from rest_framework import serializers
+
+
+def clean_text(value: str, what: str) -> str:
+    """Reject text no database column can hold: NUL bytes and lone surrogates."""
+    if "\x00" in value:
+        raise serializers.ValidationError(f"{what} must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError(f"{what} contains characters that are not valid Unicode (lone surrogates).")
+    return value
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that is a real number: no NaN, no Infinity, no strings that look like them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("invalid")
+        return value
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer given as a JSON number (not a string, not a bool, not 2.5)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class CreateSessionIn(serializers.Serializer):
+    model_name = serializers.CharField(required=False, allow_blank=False, max_length=100)
+
+
+class SetPromptIn(serializers.Serializer):
+    prompt = serializers.CharField(trim_whitespace=False, allow_blank=True)
+
+    def validate_prompt(self, value):
+        limit = settings.WHEEL["MAX_PROMPT_CHARS"]
+        if not value.strip():
+            raise serializers.ValidationError("Empty or invalid prompt: type some text first.")
+        if len(value) > limit:
+            raise serializers.ValidationError(f"The prompt is {len(value)} characters long; the limit is {limit}.")
+        return clean_text(value, "The prompt")
+
+
+def _temperature_field(**kwargs):
+    return FiniteFloatField(min_value=None, max_value=None, **kwargs)
+
+
+class DistributionParamsMixin(serializers.Serializer):
+    def validate_threshold(self, value):
+        if not (0 < value <= 1):
+            raise serializers.ValidationError("threshold must be greater than 0 and at most 1.")
+        return value
+
+    def validate_temperature(self, value):
+        limit = settings.WHEEL["MAX_TEMPERATURE"]
+        if not (0 < value <= limit):
+            raise serializers.ValidationError(f"temperature must be greater than 0 and at most {limit}.")
+        return value
+
+    def validate_top_p(self, value):
+        if not (0 < value <= 1):
+            raise serializers.ValidationError("top_p must be greater than 0 and at most 1.")
+        return value
+
+
+class NextTokenProbsIn(DistributionParamsMixin):
+    threshold = FiniteFloatField(required=False, default=0.01)
+    other_top_k = serializers.IntegerField(required=False, default=10, min_value=0)
+    temperature = _temperature_field(required=False, default=1.0)
+    top_p = FiniteFloatField(required=False, default=1.0)
+
+    def validate_other_top_k(self, value):
+        limit = settings.WHEEL["MAX_OTHER_TOP_K"]
+        if value > limit:
+            raise serializers.ValidationError(f"other_top_k must be at most {limit}.")
+        return value
+
+
+class AppendTokenIn(DistributionParamsMixin):
+    token_id = StrictIntegerField(required=False, min_value=0)
+    token_text = serializers.CharField(required=False, trim_whitespace=False, max_length=200)
+    category = serializers.ChoiceField(choices=["other", "sample"], required=False)
+    threshold = FiniteFloatField(required=False)
+    temperature = _temperature_field(required=False)
+    top_p = FiniteFloatField(required=False)
+    seed = StrictIntegerField(required=False, min_value=0, max_value=2**63 - 1)
+
+    def validate_token_text(self, value):
+        if value == "":
+            raise serializers.ValidationError("token_text must not be empty.")
+        return clean_text(value, "token_text")
+
+    def validate(self, attrs):
+        if "category" in attrs and ("token_id" in attrs or "token_text" in attrs):
+            raise serializers.ValidationError('Give either "category" or a token ("token_id"/"token_text"), not both.')
+        if not any(k in attrs for k in ("category", "token_id", "token_text")):
+            raise serializers.ValidationError(
+                'Give one of "token_id", "token_text" or "category" ("other" for a draw within Other, '
+                '"sample" for a spin of the whole wheel).'
+            )
+        return attrs
+
+
+class CompareIn(DistributionParamsMixin):
+    n = serializers.IntegerField(required=False, default=10, min_value=1)
+    temperature = _temperature_field(required=False)
+    top_p = FiniteFloatField(required=False)
+    seed = StrictIntegerField(required=False, min_value=0, max_value=2**63 - 1)
+
+    def validate_n(self, value):
+        limit = settings.WHEEL["MAX_COMPARE_TOKENS"]
+        if value > limit:
+            raise serializers.ValidationError(f"n must be at most {limit}.")
+        return value
+
+
+class ExportIn(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
+
+
+# ---- output (documentation of the responses) ----
+
+
+class TokenOut(serializers.Serializer):
+    token_id = serializers.IntegerField()
+    token_text = serializers.CharField()
+    probability = serializers.FloatField()
+    log_probability = serializers.FloatField(allow_null=True)
+
+
+class HistoryItemOut(serializers.Serializer):
+    position = serializers.IntegerField()
+    token_id = serializers.IntegerField()
+    token_text = serializers.CharField()
+    probability = serializers.FloatField()
+    log_probability = serializers.FloatField(allow_null=True)
+    category = serializers.ChoiceField(choices=["above_threshold", "other"])
+    sampled_from_other = serializers.BooleanField()
+    method = serializers.ChoiceField(choices=["picked", "other", "spun"])
+    selected_at = serializers.DateTimeField()
+
+
+class ParamsOut(serializers.Serializer):
+    threshold = serializers.FloatField()
+    temperature = serializers.FloatField()
+    top_p = serializers.FloatField()
+    other_top_k = serializers.IntegerField()
+
+
+class SessionCreatedOut(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    model_name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class SessionOut(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    model_name = serializers.CharField()
+    title = serializers.CharField(allow_blank=True)
+    initial_prompt = serializers.CharField(allow_blank=True)
+    current_text = serializers.CharField(allow_blank=True)
+    token_history = HistoryItemOut(many=True)
+    generation_count = serializers.IntegerField()
+    prompt_token_count = serializers.IntegerField()
+    params = ParamsOut()
+    saved = serializers.BooleanField()
+    forked_from = serializers.UUIDField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    last_accessed = serializers.DateTimeField()
+
+
+class SetPromptOut(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    current_text = serializers.CharField()
+    token_count = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+class OtherCategoryOut(serializers.Serializer):
+    total_probability = serializers.FloatField()
+    token_count = serializers.IntegerField()
+    sample_tokens = TokenOut(many=True)
+
+
+class NextTokenProbsOut(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    model_name = serializers.CharField()
+    current_text = serializers.CharField()
+    threshold = serializers.FloatField()
+    temperature = serializers.FloatField()
+    top_p = serializers.FloatField()
+    above_threshold_tokens = TokenOut(many=True)
+    other_category = OtherCategoryOut()
+    total_above_threshold_probability = serializers.FloatField()
+    excluded_by_top_p = serializers.IntegerField()
+    vocabulary_size = serializers.IntegerField()
+
+
+class AppendedTokenOut(TokenOut):
+    category = serializers.ChoiceField(choices=["above_threshold", "other"])
+    method = serializers.ChoiceField(choices=["picked", "other", "spun"])
+    sampled_from_other = serializers.BooleanField()
+
+
+class OtherInfoOut(serializers.Serializer):
+    total_probability = serializers.FloatField()
+    token_count = serializers.IntegerField()
+    selected_token_rank = serializers.IntegerField()
+
+
+class AppendTokenOut(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    previous_text = serializers.CharField()
+    appended_token = AppendedTokenOut()
+    current_text = serializers.CharField()
+    landed_in = serializers.ChoiceField(choices=["above_threshold", "other"], required=False)
+    other_category_info = OtherInfoOut(required=False)
+    token_history = HistoryItemOut(many=True)
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class RemovedTokenOut(TokenOut):
+    category = serializers.CharField()
+    method = serializers.CharField()
+    sampled_from_other = serializers.BooleanField()
+
+
+class UndoOut(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    previous_text = serializers.CharField()
+    removed_token = RemovedTokenOut()
+    current_text = serializers.CharField()
+    token_history = HistoryItemOut(many=True)
+    message = serializers.CharField()
+
+
+class DeletedOut(serializers.Serializer):
+    message = serializers.CharField()
+    session_id = serializers.UUIDField()
+
+
+class StatisticsOut(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    generation_count = serializers.IntegerField()
+    average_probability = serializers.FloatField(allow_null=True)
+    other_count = serializers.IntegerField()
+    other_frequency = serializers.FloatField(allow_null=True)
+    undo_count = serializers.IntegerField()
+    perplexity = serializers.FloatField(allow_null=True)
+    spun_count = serializers.IntegerField()
+    picked_count = serializers.IntegerField()
+    other_draw_count = serializers.IntegerField()
+
+
+class ContinuationTokenOut(serializers.Serializer):
+    token_id = serializers.IntegerField()
+    token_text = serializers.CharField()
+    probability = serializers.FloatField()
+
+
+class ContinuationOut(serializers.Serializer):
+    tokens = ContinuationTokenOut(many=True)
+    text = serializers.CharField(allow_blank=True)
+
+
+class CompareOut(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    current_text = serializers.CharField()
+    n = serializers.IntegerField()
+    temperature = serializers.FloatField()
+    top_p = serializers.FloatField()
+    greedy = ContinuationOut()
+    sampled = ContinuationOut()
+
+
+class ModelOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    parameters = serializers.CharField(allow_blank=True)
+    default = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=["not_loaded", "loading", "ready", "unavailable"])
+    reason = serializers.CharField(allow_null=True)
+
+
+class ModelsOut(serializers.Serializer):
+    models = ModelOut(many=True)
+
+
+class ErrorOut(serializers.Serializer):
+    error = serializers.CharField()
+    message = serializers.CharField()
