@@ -38,12 +38,21 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictCharField(serializers.CharField):
+    """Text given as a JSON string: a number or a list is an error, not coerced."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class CreateSessionIn(serializers.Serializer):
-    model_name = serializers.CharField(required=False, allow_blank=False, max_length=100)
+    model_name = StrictCharField(required=False, allow_blank=False, max_length=100)
 
 
 class SetPromptIn(serializers.Serializer):
-    prompt = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    prompt = StrictCharField(trim_whitespace=False, allow_blank=True)
 
     def validate_prompt(self, value):
         limit = settings.WHEEL["MAX_PROMPT_CHARS"]
@@ -91,7 +100,7 @@ class NextTokenProbsIn(DistributionParamsMixin):
 
 class AppendTokenIn(DistributionParamsMixin):
     token_id = StrictIntegerField(required=False, min_value=0)
-    token_text = serializers.CharField(required=False, trim_whitespace=False, max_length=200)
+    token_text = StrictCharField(required=False, trim_whitespace=False, max_length=200)
     category = serializers.ChoiceField(choices=["other", "sample"], required=False)
     threshold = FiniteFloatField(required=False)
     temperature = _temperature_field(required=False)
