@@ -32,6 +32,11 @@ def envlist(name, default=""):
 
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
+if envbool("SECURE", False) and "DJANGO_SECRET_KEY" not in os.environ:
+    # The development key is public (it is in this file): never sign real sessions with it.
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("SECURE=1 needs DJANGO_SECRET_KEY (50+ random characters).")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
@@ -108,11 +113,27 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            # channels-redis, fixed for several model workers on one channel and Redis outages.
+            "BACKEND": "modelworker.channels_backend.RedisChannelLayer",
+            "CONFIG": {
+                # redis-py's default 5 s read timeout would cut channels-redis's 5 s BZPOPMIN.
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 3, "socket_timeout": 15}],
+                "prefix": os.environ.get("REDIS_PREFIX", "asgi"),
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Throttle state. While Redis is down it reads as empty (requests pass unthrottled)
+    # instead of turning every request into a 500.
+    CACHES = {
+        "default": {
+            "BACKEND": "tokenwheel_site.redis_cache.FailOpenRedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("REDIS_PREFIX", ""),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -137,15 +158,17 @@ USE_TZ = True
 # --- Static files -----------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# Production: STATICFILES_BACKEND=whitenoise.storage.CompressedManifestStaticFilesStorage
+# and `manage.py collectstatic` (hashed, compressed, cached for a year).
+STATICFILES_BACKEND = os.environ.get("STATICFILES_BACKEND", "django.contrib.staticfiles.storage.StaticFilesStorage")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": os.environ.get("STATICFILES_BACKEND", "django.contrib.staticfiles.storage.StaticFilesStorage")
-    },
+    "staticfiles": {"BACKEND": STATICFILES_BACKEND},
 }
-# Serve straight from the finders in development and tests (no collectstatic needed).
-WHITENOISE_USE_FINDERS = True
+# Serve straight from the finders in development and tests (no collectstatic
+# needed); with the manifest storage, only what collectstatic wrote.
+WHITENOISE_USE_FINDERS = "Manifest" not in STATICFILES_BACKEND
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Limit request bodies (the prompt limit is far smaller; this stops 10 MB bodies early).
@@ -179,6 +202,9 @@ REST_FRAMEWORK = {
         "create": os.environ.get("THROTTLE_CREATE", "120/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Throttles key on REMOTE_ADDR, not on a client-supplied X-Forwarded-For
+    # (behind a proxy, run daphne with --proxy-headers).
+    "NUM_PROXIES": envint("NUM_PROXIES", 0),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -190,6 +216,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set, so `check --deploy` stays free of warnings.
+    "ENUM_NAME_OVERRIDES": {
+        "TokenCategoryEnum": ["above_threshold", "other"],
+        "DrawCategoryEnum": ["other", "sample"],
+    },
 }
 
 # --- Token Wheel ----------------------------------------------------------------
@@ -219,6 +250,13 @@ MODELWORKER = {
     "BACKEND": os.environ.get("MODELWORKER_BACKEND", "inprocess"),
     "CHANNEL": "model-worker",
     "TIMEOUT_SECONDS": envfloat("MODELWORKER_TIMEOUT", 30.0),
+    # channels backend: a worker sends a heartbeat every HEARTBEAT_SECONDS while it works;
+    # one silent for LIVENESS_SECONDS is presumed dead and the request goes to another.
+    "HEARTBEAT_SECONDS": envfloat("MODELWORKER_HEARTBEAT", 0.5),
+    "LIVENESS_SECONDS": envfloat("MODELWORKER_LIVENESS", 2.0),
+    "WORKER_THREADS": envint("MODELWORKER_THREADS", 64),
+    # Models a `runworker model-worker` process loads when it starts (default: DEFAULT_MODEL).
+    "WORKER_MODELS": envlist("WORKER_MODELS", ""),
     "DEFAULT_MODEL": os.environ.get("DEFAULT_MODEL", "smollm2-135m"),
     "TORCH_THREADS": envint("TORCH_THREADS", max(1, min(4, os.cpu_count() or 1))),
     # float32: bfloat16 moved probabilities by up to 0.0059 on our prompt set

@@ -1,0 +1,59 @@
+"""Django's Redis cache, failing open while Redis is unreachable.
+
+The cache holds throttle counters and short-lived stream state. When Redis
+goes down, a plain RedisCache turns every throttled request into a 500; this
+one logs once and answers as an empty cache (reads miss, writes are
+dropped), so requests that do not need the model worker still work and those
+that do get the model client's clear 503. It reconnects by itself.
+"""
+
+import functools
+import logging
+import time
+
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import RedisError
+
+log = logging.getLogger("tokenwheel.cache")
+
+_MISS = object()
+
+
+def _fail_open(fallback):
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                result = method(self, *args, **kwargs)
+            except (RedisError, OSError) as exc:
+                now = time.monotonic()
+                if now - self._last_warning > 10:
+                    self._last_warning = now
+                    log.warning("Redis cache unreachable (%s): throttles are not applied until it is back", exc)
+                if fallback is _MISS:
+                    return kwargs.get("default", args[1] if len(args) > 1 else None)
+                return fallback() if callable(fallback) else fallback
+            return result
+
+        return wrapper
+
+    return decorate
+
+
+class FailOpenRedisCache(RedisCache):
+    _last_warning = 0.0
+
+    get = _fail_open(_MISS)(RedisCache.get)
+    get_many = _fail_open(dict)(RedisCache.get_many)
+    has_key = _fail_open(False)(RedisCache.has_key)
+    set = _fail_open(None)(RedisCache.set)
+    set_many = _fail_open(list)(RedisCache.set_many)
+    add = _fail_open(True)(RedisCache.add)
+    touch = _fail_open(False)(RedisCache.touch)
+    delete = _fail_open(False)(RedisCache.delete)
+    delete_many = _fail_open(None)(RedisCache.delete_many)
+    clear = _fail_open(None)(RedisCache.clear)
+
+    @_fail_open(None)
+    def incr(self, key, delta=1, version=None):
+        return super().incr(key, delta, version)
