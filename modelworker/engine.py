@@ -775,6 +775,10 @@ class Engine:
                 for t, q in zip(top_ids.tolist(), top_probs.tolist())
             ],
             "context_start": start,
+            # What the model saw, for the playground's "in view" display
+            # (decoded here because web code has no tokenizer).
+            "context_tokens": len(visible),
+            "context_text": m.decode(visible),
             "eos": chosen in m.eos_ids,
         }
 

@@ -1,0 +1,62 @@
+"""Input serializers validate; output serializers document (OpenAPI)."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from wheel.serializers import FiniteFloatField, StrictIntegerField, clean_text
+
+
+class GenerateNextTokenIn(serializers.Serializer):
+    """The seed's request, plus optional sampling controls."""
+
+    session_id = serializers.CharField(
+        max_length=100,
+        help_text="A wheel session id, a saved playground run id, or the stream_id of a live playground websocket.",
+    )
+    context = serializers.CharField(trim_whitespace=False, max_length=settings.PLAYGROUND.get("MAX_INPUT_CHARS", 4000))
+    temperature = FiniteFloatField(min_value=0.01, max_value=settings.WHEEL["MAX_TEMPERATURE"], required=False, default=None)
+    top_k = StrictIntegerField(min_value=0, required=False, default=0)
+    top_p = FiniteFloatField(min_value=1e-6, max_value=1.0, required=False, default=None)
+    context_window = StrictIntegerField(min_value=1, required=False, default=None)
+    greedy = serializers.BooleanField(required=False, default=False)
+    seed = StrictIntegerField(min_value=0, required=False, default=None)
+
+    def validate_context(self, value):
+        # Lone surrogates and NUL are left to the tokenizer: the seed wants
+        # "Unknown characters: [...]" for text it cannot represent.
+        return value
+
+
+class ProbabilityOut(serializers.Serializer):
+    token = serializers.CharField()
+    prob = serializers.FloatField()
+    token_id = serializers.IntegerField()
+
+
+class GenerateNextTokenOut(serializers.Serializer):
+    next_token = serializers.CharField()
+    next_token_id = serializers.IntegerField()
+    probability = serializers.FloatField()
+    probabilities = ProbabilityOut(many=True, help_text="The top 10, most probable first.")
+    context_used = serializers.CharField(help_text="The text the model saw (the last context_window tokens).")
+    context_tokens = serializers.IntegerField()
+    model = serializers.CharField()
+
+
+class ErrorOut(serializers.Serializer):
+    error = serializers.CharField()
+    message = serializers.CharField()
+
+
+class RunSummaryOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    model = serializers.CharField()
+    input_text = serializers.CharField()
+    generated_text = serializers.CharField()
+    tokens = serializers.IntegerField()
+    hand_chosen = serializers.IntegerField()
+    finished_reason = serializers.CharField()
+    owner = serializers.CharField()
+    classroom_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()

@@ -1,0 +1,238 @@
+"""What the playground does, as plain functions (the HTTP endpoint, saved runs,
+model readiness). The model is reached only through :mod:`modelworker.client`."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework import status
+
+from classrooms import policy
+from modelworker import client
+from tokenwheel_site.errors import ApiError, not_found
+
+from .models import PlaygroundRun
+
+STREAM_CACHE_PREFIX = "playground:stream:"
+STREAM_TTL_SECONDS = 3600
+
+READY = "ready"
+LOADING = ("loading", "not_loaded")
+
+
+# --------------------------------------------------------------------------- live streams
+
+
+def stream_cache_key(stream_id: str) -> str:
+    return f"{STREAM_CACHE_PREFIX}{stream_id}"
+
+
+async def aregister_stream(stream_id: str, model: str) -> None:
+    """A live websocket stream can be named as ``session_id`` of the HTTP endpoint."""
+    await cache.aset(stream_cache_key(stream_id), {"model": model}, STREAM_TTL_SECONDS)
+
+
+async def aforget_stream(stream_id: str) -> None:
+    await cache.adelete(stream_cache_key(stream_id))
+
+
+# --------------------------------------------------------------------------- model readiness
+
+
+def model_entry(model: str, models: list[dict]) -> dict | None:
+    return next((m for m in models if m["id"] == model), None)
+
+
+def readiness_error(model: str, models: list[dict]) -> tuple[str, str] | None:
+    """``None`` when ``model`` is ready, else ``(code, message)`` for a person.
+    A model that is not loaded yet is asked to load (without waiting)."""
+    entry = model_entry(model, models)
+    if entry is None:
+        return "unknown_model", f"There is no model called {model!r}."
+    state = entry.get("status")
+    if state == READY:
+        return None
+    if state in LOADING:
+        _kick_loading(model)
+        return "model_loading", f"Model {entry['name']} is initializing, try again in a few seconds."
+    return "model_unavailable", f"Model {entry['name']} is unavailable: {entry.get('reason') or 'unknown reason'}."
+
+
+def _kick_loading(model: str) -> None:
+    preload = getattr(client.backend(), "preload", None)
+    if preload is not None:  # the embedded engine; remote workers load on their own
+        try:
+            preload(model)
+        except client.ModelError:
+            pass
+
+
+# --------------------------------------------------------------------------- POST /api/generate-next-token
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+        return True
+    except ValueError:
+        return False
+
+
+def resolve_session(session_id: str, user):
+    """The model (and class rules) behind ``session_id``, which may be
+
+    1. a wheel session id (its model; anonymous ones by id alone),
+    2. a saved playground run id (visible to its owner, its class's instructors, staff),
+    3. the ``stream_id`` of a live playground websocket (from its ``hello``).
+
+    Anything else, or something the user may not see, does not exist (404)."""
+    session_id = str(session_id).strip()
+    if _is_uuid(session_id):
+        from wheel.models import WheelSession
+        from wheel.services import can_access
+
+        session = WheelSession.objects.live().filter(pk=session_id).first()
+        if session is not None and can_access(session, user):
+            return session.model_name, policy.rules_for_object(session)
+        run = PlaygroundRun.objects.select_related("classroom", "lesson").filter(pk=session_id).first()
+        if run is not None and policy.can_view(user, run):
+            return run.model_name, policy.rules_for_object(run)
+    stream = cache.get(stream_cache_key(session_id)) if len(session_id) <= 64 else None
+    if stream:
+        return stream["model"], policy.open_rules()
+    raise ApiError("Session not found", f"Session {session_id} does not exist", status.HTTP_404_NOT_FOUND)
+
+
+def generate_next_token(user, data: dict) -> dict:
+    model, rules = resolve_session(data["session_id"], user)
+    temperature = policy.check_temperature(rules, data.get("temperature"))
+    top_p = policy.check_top_p(rules, data.get("top_p"))
+    window = data.get("context_window") or rules.context_window
+    if rules.limits_apply:
+        window = min(window, rules.context_window)
+
+    try:
+        problem = readiness_error(model, client.models())
+    except client.ModelError as exc:
+        raise ApiError("Model not initialized", exc.message, status.HTTP_400_BAD_REQUEST) from exc
+    if problem is not None:
+        code, message = problem
+        raise ApiError("Model not initialized", message, status.HTTP_400_BAD_REQUEST, code=code)
+
+    try:
+        ids = client.tokenize(model, data["context"])["ids"]
+    except client.ModelError as exc:
+        if exc.code == "unknown_characters":
+            chars = exc.extra.get("characters", [])
+            raise ApiError(
+                f"Unknown characters: {chars!r}",
+                f"The tokenizer of {model} cannot represent these characters: {chars!r}.",
+                status.HTTP_400_BAD_REQUEST,
+                characters=chars,
+            ) from exc
+        raise _generation_failed(exc.message) from exc
+    if not ids:
+        raise ApiError("Invalid request", "context: there is no text to continue.", status.HTTP_400_BAD_REQUEST)
+
+    try:
+        result = client.request(
+            "next_token",
+            model=model,
+            ids=ids,
+            temperature=temperature,
+            top_k=data.get("top_k") or 0,
+            top_p=top_p,
+            context_window=window,
+            greedy=bool(data.get("greedy")),
+            seed=data.get("seed"),
+            top_n=10,
+        )
+    except client.ModelError as exc:
+        if exc.status == 503 and exc.code in ("model_loading", "model_unavailable"):
+            raise ApiError("Model not initialized", exc.message, status.HTTP_400_BAD_REQUEST, code=exc.code) from exc
+        raise _generation_failed(exc.message) from exc
+    except Exception as exc:  # noqa: BLE001 - any failure of the forward pass is the seed's 500
+        raise _generation_failed(str(exc)) from exc
+
+    return {
+        "next_token": result["token_text"],
+        "next_token_id": result["token_id"],
+        "probability": result["probability"],
+        "probabilities": [{"token": t["token"], "prob": t["prob"], "token_id": t["token_id"]} for t in result["top"]],
+        "context_used": result["context_text"],
+        "context_tokens": result["context_tokens"],
+        "model": model,
+    }
+
+
+def _generation_failed(reason: str) -> ApiError:
+    reason = reason.removeprefix("Generation failed: ")
+    return ApiError(f"Generation failed: {reason}", f"Generation failed: {reason}", status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+# --------------------------------------------------------------------------- saved runs
+
+
+def visible_runs(user):
+    return PlaygroundRun.objects.filter(policy.visible_q(user)).select_related("owner")
+
+
+def get_run(user, run_id) -> PlaygroundRun:
+    run = PlaygroundRun.objects.select_related("classroom", "lesson", "owner").filter(pk=run_id).first()
+    if run is None or not policy.can_view(user, run):
+        raise not_found("Run", run_id)
+    return run
+
+
+def save_run(user, state: dict, title: str = "") -> PlaygroundRun:
+    """Store a stream's state (see ``consumers.Run.snapshot``) for ``user``."""
+    generated_text = "".join(t["token"] for t in state["tokens"])
+    return PlaygroundRun.objects.create(
+        owner=user,
+        classroom_id=state.get("classroom_id"),
+        lesson_id=state.get("lesson_id"),
+        title=title or state["text"][:60],
+        model_name=state["model"],
+        input_text=state["text"],
+        prompt_token_ids=state["prompt_ids"],
+        tokens=state["tokens"],
+        settings=state["settings"],
+        finished_reason=state.get("finished_reason") or "",
+        generated_text=generated_text,
+    )
+
+
+def run_summary(run: PlaygroundRun) -> dict:
+    return {
+        "id": str(run.id),
+        "title": run.title,
+        "model": run.model_name,
+        "input_text": run.input_text,
+        "generated_text": run.generated_text,
+        "tokens": run.token_count,
+        "hand_chosen": run.hand_chosen_count,
+        "finished_reason": run.finished_reason,
+        "owner": run.owner.get_username() if run.owner_id else None,
+        "classroom_id": run.classroom_id,
+        "created_at": run.created_at.isoformat(),
+    }
+
+
+def run_detail(run: PlaygroundRun) -> dict:
+    return {
+        **run_summary(run),
+        "prompt_token_ids": run.prompt_token_ids,
+        "settings": run.settings,
+        "token_list": run.tokens,
+    }
+
+
+def run_text(run: PlaygroundRun) -> str:
+    return run.input_text + run.generated_text
+
+
+def default_settings() -> dict:
+    pg = settings.PLAYGROUND
+    return {"context_window": pg["CONTEXT_WINDOW"], "max_tokens": pg["MAX_TOKENS"]}

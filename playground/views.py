@@ -1,0 +1,73 @@
+"""The playground's HTTP API: the seed's next-token endpoint and saved runs.
+One view per operation: validate, call a service, return its data."""
+
+import json
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tokenwheel_site.errors import ApiError
+
+from . import serializers as s
+from . import services
+
+ERRORS = {400: s.ErrorOut, 404: s.ErrorOut, 500: s.ErrorOut}
+
+
+class GenerateNextTokenView(APIView):
+    """The seed's endpoint. Works with plain curl (no cookie, no CSRF token);
+    with a session cookie, the user's own sessions and runs are visible too
+    (DRF then checks the CSRF token, as for every signed-in POST)."""
+
+    @extend_schema(request=s.GenerateNextTokenIn, responses={200: s.GenerateNextTokenOut, **ERRORS}, operation_id="generate_next_token")
+    def post(self, request):
+        serializer = s.GenerateNextTokenIn(data=request.data if isinstance(request.data, dict) else {})
+        serializer.is_valid(raise_exception=True)
+        return Response(services.generate_next_token(request.user, serializer.validated_data))
+
+
+class RunListView(APIView):
+    @extend_schema(responses={200: s.RunSummaryOut(many=True)}, operation_id="list_playground_runs")
+    def get(self, request):
+        if not request.user.is_authenticated:
+            raise ApiError("Not authenticated", "Sign in to see your saved runs.", 403)
+        runs = services.visible_runs(request.user).order_by("-created_at")[:200]
+        return Response({"runs": [services.run_summary(r) for r in runs]})
+
+
+class RunDetailView(APIView):
+    @extend_schema(responses={200: s.RunSummaryOut, 404: s.ErrorOut}, operation_id="get_playground_run")
+    def get(self, request, run_id):
+        return Response(services.run_detail(services.get_run(request.user, run_id)))
+
+    @extend_schema(responses={200: s.ErrorOut, 404: s.ErrorOut}, operation_id="delete_playground_run")
+    def delete(self, request, run_id):
+        run = services.get_run(request.user, run_id)
+        from classrooms import policy
+
+        if not policy.can_change(request.user, run):
+            raise ApiError("Forbidden", "Only the owner may delete a saved run.", 403)
+        run.delete()
+        return Response({"deleted": True, "run_id": str(run_id)})
+
+
+class RunExportView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["json", "text"])],
+        responses={200: None, 404: s.ErrorOut},
+        operation_id="export_playground_run",
+    )
+    def get(self, request, run_id):
+        run = services.get_run(request.user, run_id)
+        fmt = request.query_params.get("format", "json")
+        if fmt not in ("json", "text", "txt"):
+            raise ApiError("Invalid request", "format must be json or text.", 400)
+        if fmt == "json":
+            body, ctype, ext = json.dumps(services.run_detail(run), indent=2), "application/json", "json"
+        else:
+            body, ctype, ext = services.run_text(run), "text/plain; charset=utf-8", "txt"
+        response = HttpResponse(body, content_type=ctype)
+        response["Content-Disposition"] = f'attachment; filename="playground-run-{run.pk}.{ext}"'
+        return response
