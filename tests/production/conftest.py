@@ -218,13 +218,15 @@ class Stack:
     def live_workers(self):
         return [w for w in self.workers if w.poll() is None]
 
-    def ensure_workers(self, n=2):
+    def ensure_workers(self, n=2, wait=True):
         for proc in list(self.workers):
             if proc.poll() is not None:
                 self.workers.remove(proc)
-        started = [self.start_worker(wait=False) for _ in range(n - len(self.workers))]
-        for proc in started:
-            self.wait_worker_ready(proc)
+        for _ in range(n - len(self.workers)):
+            self.start_worker(wait=False)
+        if wait:
+            for proc in self.workers:
+                self.wait_worker_ready(proc)
 
     def stop(self):
         for proc in [*self.workers, self.daphne]:
@@ -297,7 +299,8 @@ def stack(stack_env, tmp_path_factory):
 def two_workers(stack):
     stack.ensure_workers(2)
     yield stack
-    stack.ensure_workers(2)
+    # Replace what the test killed; the next test that needs two waits for it.
+    stack.ensure_workers(2, wait=False)
 
 
 def _cleanup_prefix(redis_url, prefix):
