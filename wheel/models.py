@@ -39,6 +39,14 @@ class WheelSession(models.Model):
     # shown, so an append is judged against what the student saw.
     params = models.JSONField(default=dict, blank=True)
     saved = models.BooleanField(default=False)
+    # The class (and lesson) the session was made in: its settings apply to
+    # every request on it (classrooms.policy); its instructors may read it.
+    classroom = models.ForeignKey(
+        "classrooms.Classroom", null=True, blank=True, on_delete=models.SET_NULL, related_name="wheel_sessions"
+    )
+    lesson = models.ForeignKey(
+        "classrooms.Lesson", null=True, blank=True, on_delete=models.SET_NULL, related_name="wheel_sessions"
+    )
     forked_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks")
     created_at = models.DateTimeField(default=timezone.now)
     last_accessed = models.DateTimeField(default=timezone.now, db_index=True)

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from classrooms import policy
+
 
 def page_limits(overrides=None):
     """The ranges the sliders offer, and the values they start at."""
@@ -34,4 +36,5 @@ def page_limits(overrides=None):
 
 @ensure_csrf_cookie  # the page's fetch() calls send X-CSRFToken from this cookie
 def wheel_page(request):
-    return render(request, "wheel/wheel.html", {"wheel_config": page_limits()})
+    # In a class, the sliders offer only what the class allows (the API enforces it too).
+    return render(request, "wheel/wheel.html", {"wheel_config": page_limits(policy.page_overrides(request))})

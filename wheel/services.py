@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
 
+from classrooms import live, policy
 from modelworker import client
 from tokenwheel_site.errors import ApiError, not_found
 
@@ -61,13 +62,16 @@ def can_access(session: WheelSession, user) -> bool:
 
 
 def _instructor_can_see(session, user) -> bool:
-    return False
+    return policy.can_view(user, session)
 
 
-def get_session(session_id, user, touch=True) -> WheelSession:
+def get_session(session_id, user, touch=True, write=False) -> WheelSession:
     session = WheelSession.objects.live().filter(pk=session_id).first()
     if session is None or not can_access(session, user):
         raise not_found("Session", session_id)
+    if write and not policy.can_change(user, session):
+        # The class's instructors read a student's session; only its owner changes it.
+        raise ApiError("Read-only", "This session belongs to a student: you may read it, not change it.", 403)
     if touch:
         session.last_accessed = timezone.now()
         WheelSession.objects.filter(pk=session.pk).update(last_accessed=session.last_accessed)
@@ -140,17 +144,23 @@ def _cache_key(session: WheelSession) -> str:
 # --------------------------------------------------------------------------- operations
 
 
-def create_session(user, model_name: str | None) -> WheelSession:
+def create_session(user, model_name: str | None, classroom=None, lesson=None, params=None) -> WheelSession:
     model_name = model_name or client.default_model()
     model_call(client.request, "load", model=model_name)
-    return WheelSession.objects.create(
+    session = WheelSession.objects.create(
         model_name=model_name,
         owner=user if user and user.is_authenticated else None,
         saved=bool(user and user.is_authenticated),
+        classroom=classroom,
+        lesson=lesson,
+        params=params or {},
     )
+    policy.count(policy.rules_for_object(session), session.owner, model_name, "wheel", sessions=1)
+    return session
 
 
 def set_prompt(session: WheelSession, prompt: str) -> dict:
+    policy.check_active(policy.rules_for_object(session))
     tokens = model_call(client.tokenize, session.model_name, prompt)
     if not tokens["ids"]:
         raise ApiError("Invalid prompt", "The prompt is empty after tokenization.")
@@ -202,7 +212,9 @@ def append_token(session: WheelSession, data: dict) -> dict:
     spin of the whole wheel, judged against the distribution the student was
     shown (the session's last parameters unless the body gives others)."""
     _require_prompt(session)
-    params = {**session_params(session), **{k: data[k] for k in ("threshold", "temperature", "top_p") if k in data}}
+    rules = policy.rules_for_object(session)
+    policy.check_active(rules)
+    params = policy.merge_wheel_params(rules, sent=data, stored=session_params(session))
     events = list(session.active_events())
     if len(events) >= settings.WHEEL["MAX_GENERATED_TOKENS"]:
         raise ApiError("Too many tokens", f"A session holds at most {settings.WHEEL['MAX_GENERATED_TOKENS']} generated tokens.")
@@ -218,6 +230,7 @@ def append_token(session: WheelSession, data: dict) -> dict:
     warnings: list[str] = []
     if mode == "token":
         token_id = _resolve_token(session, token_id, data.get("token_text"), warnings)
+    policy.charge(rules, session.owner, session.model_name, 1, tool="wheel")
 
     chosen = model_call(
         client.choose,
@@ -240,7 +253,7 @@ def append_token(session: WheelSession, data: dict) -> dict:
             current = list(locked.events.filter(undone_at__isnull=True).order_by("position").values_list("pk", flat=True))
             if current != [e.pk for e in events] or locked.prompt_token_ids != session.prompt_token_ids:
                 raise _conflict(locked)
-            TokenEvent.objects.create(
+            event = TokenEvent.objects.create(
                 session=locked,
                 position=len(events),
                 token_id=chosen["token_id"],
@@ -262,6 +275,9 @@ def append_token(session: WheelSession, data: dict) -> dict:
     except IntegrityError:
         raise _conflict(session) from None
     session.refresh_from_db()
+    if chosen["category"] == TokenEvent.CATEGORY_OTHER:
+        policy.count(rules, session.owner, session.model_name, "wheel", other_picks=1)
+    live.record_spin(session, event, ids)  # a spin on the class's live step reaches the projector
 
     appended = {
         "token_id": chosen["token_id"],
@@ -323,6 +339,8 @@ def _resolve_token(session, token_id, token_text, warnings: list) -> int:
 
 
 def undo(session: WheelSession) -> dict:
+    rules = policy.rules_for_object(session)
+    policy.check_active(rules)
     with transaction.atomic():
         locked = WheelSession.objects.select_for_update().get(pk=session.pk)
         events = list(locked.events.filter(undone_at__isnull=True).order_by("position"))
@@ -344,6 +362,7 @@ def undo(session: WheelSession) -> dict:
             locked.current_text = locked.initial_prompt
         locked.last_accessed = timezone.now()
         locked.save(update_fields=["current_text", "last_accessed"])
+    policy.count(rules, locked.owner, locked.model_name, "wheel", undos=1)
     removed = event_dict(last)
     removed.pop("selected_at")
     removed.pop("position")
@@ -386,9 +405,13 @@ def statistics(session: WheelSession) -> dict:
 
 
 def fork(session: WheelSession, user) -> WheelSession:
+    # The fork stays in the class (and lesson) if its new owner is in that class.
+    in_class = session.classroom is not None and policy.role_in(user, session.classroom) is not None
     with transaction.atomic():
         copy = WheelSession.objects.create(
             owner=user if user and user.is_authenticated else None,
+            classroom=session.classroom if in_class else None,
+            lesson=session.lesson if in_class else None,
             model_name=session.model_name,
             title=(f"{session.title} (fork)" if session.title else ""),
             initial_prompt=session.initial_prompt,
@@ -411,6 +434,7 @@ def fork(session: WheelSession, user) -> WheelSession:
                 for e in session.active_events()
             ]
         )
+    policy.count(policy.rules_for_object(copy), copy.owner, copy.model_name, "wheel", sessions=1)
     return copy
 
 
@@ -418,8 +442,11 @@ def compare(session: WheelSession, data: dict) -> dict:
     _require_prompt(session)
     params = session_params(session)
     ids = context_ids(session)
-    temperature = data.get("temperature", params["temperature"])
-    top_p = data.get("top_p", params["top_p"])
+    rules = policy.rules_for_object(session)
+    policy.check_active(rules)
+    temperature = policy.check_temperature(rules, data.get("temperature", params["temperature"]))
+    top_p = policy.check_top_p(rules, data.get("top_p", params["top_p"]))
+    policy.charge(rules, session.owner, session.model_name, 2 * data["n"], tool="wheel")
     greedy = model_call(client.continue_text, session.model_name, ids, n=data["n"], mode="greedy")
     sampled = model_call(
         client.continue_text,

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from classrooms import policy
 from modelworker import client
 
 from . import serializers as s
@@ -27,8 +28,8 @@ def _validated(serializer_class, data):
 class SessionView(APIView):
     throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, SessionRateThrottle]
 
-    def session(self, request, session_id):
-        return services.get_session(session_id, request.user)
+    def session(self, request, session_id, write=False):
+        return services.get_session(session_id, request.user, write=write)
 
 
 class SessionListView(APIView):
@@ -37,7 +38,16 @@ class SessionListView(APIView):
     @extend_schema(request=s.CreateSessionIn, responses={201: s.SessionCreatedOut, **ERRORS}, operation_id="create_session")
     def post(self, request):
         data = _validated(s.CreateSessionIn, request.data if request.data is not None else {})
-        session = services.create_session(request.user, data.get("model_name"))
+        # In a class (the body's classroom_id / lesson_id, else the class picked in
+        # the header) the class decides which models may be used and the defaults.
+        body = request.data if isinstance(request.data, dict) else {}
+        classroom, lesson, rules = policy.start(
+            request.user, request=request, classroom_id=body.get("classroom_id", ...), lesson_id=body.get("lesson_id")
+        )
+        model_name = policy.check_model(rules, data.get("model_name"))
+        session = services.create_session(
+            request.user, model_name, classroom, lesson, policy.wheel_params(rules) if classroom else None
+        )
         return Response(
             {"session_id": session.id, "model_name": session.model_name, "created_at": session.created_at},
             status=status.HTTP_201_CREATED,
@@ -51,13 +61,13 @@ class SessionDetailView(SessionView):
 
     @extend_schema(responses={200: s.DeletedOut, **ERRORS}, operation_id="delete_session")
     def delete(self, request, session_id):
-        return Response(services.delete_session(self.session(request, session_id)))
+        return Response(services.delete_session(self.session(request, session_id, write=True)))
 
 
 class SetPromptView(SessionView):
     @extend_schema(request=s.SetPromptIn, responses={200: s.SetPromptOut, **ERRORS}, operation_id="set_prompt")
     def post(self, request, session_id):
-        session = self.session(request, session_id)
+        session = self.session(request, session_id, write=True)
         data = _validated(s.SetPromptIn, request.data)
         return Response(services.set_prompt(session, data["prompt"]))
 
@@ -65,15 +75,18 @@ class SetPromptView(SessionView):
 class NextTokenProbsView(SessionView):
     @extend_schema(parameters=[s.NextTokenProbsIn], responses={200: s.NextTokenProbsOut, **ERRORS}, operation_id="next_token_probs")
     def get(self, request, session_id):
-        session = self.session(request, session_id)
+        session = self.session(request, session_id, write=True)
         params = _validated(s.NextTokenProbsIn, request.query_params)
-        return Response(services.next_token_probs(session, dict(params)))
+        # Values not sent take the class's (or the site's) defaults; sent ones are held to the class.
+        sent = {k: v for k, v in params.items() if k in request.query_params}
+        params = policy.wheel_params(policy.rules_for_object(session), **sent)
+        return Response(services.next_token_probs(session, params))
 
 
 class AppendTokenView(SessionView):
     @extend_schema(request=s.AppendTokenIn, responses={200: s.AppendTokenOut, 409: s.ErrorOut, **ERRORS}, operation_id="append_token")
     def post(self, request, session_id):
-        session = self.session(request, session_id)
+        session = self.session(request, session_id, write=True)
         data = _validated(s.AppendTokenIn, request.data)
         return Response(services.append_token(session, data))
 
@@ -81,7 +94,7 @@ class AppendTokenView(SessionView):
 class UndoView(SessionView):
     @extend_schema(request=None, responses={200: s.UndoOut, **ERRORS}, operation_id="undo")
     def post(self, request, session_id):
-        return Response(services.undo(self.session(request, session_id)))
+        return Response(services.undo(self.session(request, session_id, write=True)))
 
 
 class StatisticsView(SessionView):

@@ -1,0 +1,86 @@
+"""The class dashboard: each student's runs (read-only), and per lesson the
+tokens students chose at each step."""
+
+from collections import Counter, defaultdict
+
+from django.apps import apps
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from . import runs
+from .access import classroom_for_manager
+from .models import Membership
+
+MAX_STEPS = 12
+
+
+def lesson_steps(classroom, lesson, max_steps=MAX_STEPS):
+    """For each step (position), the tokens students' wheel sessions of this
+    lesson hold there, most chosen first: [(position, [(text, count, spun, picked)]), ...]."""
+    TokenEvent = apps.get_model("wheel", "TokenEvent")
+    events = TokenEvent.objects.filter(
+        session__classroom=classroom,
+        session__lesson=lesson,
+        session__owner__isnull=False,
+        undone_at__isnull=True,
+        position__lt=max_steps,
+    ).values_list("position", "token_text", "method")
+    per_step = defaultdict(Counter)
+    methods = defaultdict(Counter)
+    for position, text, method in events:
+        per_step[position][text] += 1
+        methods[(position, text)][method] += 1
+    steps = []
+    for position in sorted(per_step):
+        total = sum(per_step[position].values())
+        tokens = [
+            {
+                "text": text,
+                "count": n,
+                "share": n / total,
+                "spun": methods[(position, text)]["spun"],
+                "picked": methods[(position, text)]["picked"] + methods[(position, text)]["other"],
+            }
+            for text, n in per_step[position].most_common()
+        ]
+        steps.append({"position": position, "total": total, "tokens": tokens})
+    return steps
+
+
+@login_required
+def dashboard(request, pk):
+    classroom = classroom_for_manager(request.user, pk)
+    students = list(classroom.students())
+    all_runs = runs.runs_of(classroom=classroom)
+    by_owner = defaultdict(list)
+    for row in all_runs:
+        by_owner[row["owner"].pk].append(row)
+    student_filter = request.GET.get("student", "")
+    roster = []
+    for m in students:
+        rows = by_owner.get(m.user_id, [])
+        roster.append(
+            {
+                "membership": m,
+                "user": m.user,
+                "runs": rows,
+                "tokens": sum(r["length"] for r in rows),
+                "last": rows[0]["created_at"] if rows else None,
+            }
+        )
+    # Runs of people no longer in the class (removed students) stay visible to its instructors.
+    member_ids = set(Membership.objects.filter(classroom=classroom).values_list("user_id", flat=True))
+    former = [r for r in all_runs if r["owner"].pk not in member_ids]
+    lessons = [{"lesson": lesson, "steps": lesson_steps(classroom, lesson)} for lesson in classroom.lessons.all()]
+    return render(
+        request,
+        "classrooms/dashboard.html",
+        {
+            "classroom": classroom,
+            "roster": roster,
+            "former": former,
+            "lessons": lessons,
+            "student_filter": student_filter,
+            "max_steps": MAX_STEPS,
+        },
+    )

@@ -1,0 +1,278 @@
+"""The live class wheel: one open round per class, spins gathered over Channels.
+
+The instructor opens a lesson's step on the projector (a :class:`LiveRound`).
+Every spin a student makes in that class and lesson, on exactly that context
+(same model, same token ids), becomes a :class:`LiveSpin` and is sent to the
+class's instructors over the group ``classroom-<id>-teachers``. Moving on,
+resetting and pushing the step go to everyone in ``classroom-<id>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.utils import timezone
+
+from modelworker import client
+
+from . import policy
+from .models import LiveRound, LiveSpin
+
+log = logging.getLogger("classrooms.live")
+
+
+def class_group(classroom_id) -> str:
+    return f"classroom-{classroom_id}"
+
+
+def teachers_group(classroom_id) -> str:
+    return f"classroom-{classroom_id}-teachers"
+
+
+def _send(group: str, message: dict) -> None:
+    """Best effort: a spin must never fail because the channel layer did."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:  # noqa: BLE001
+        log.exception("live: could not send %s to %s", message.get("type"), group)
+
+
+class LiveError(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def _model_call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except client.ModelError as exc:
+        raise LiveError(exc.message) from exc
+
+
+# --------------------------------------------------------------------------- rounds
+
+
+def current_round(classroom) -> LiveRound | None:
+    return (
+        LiveRound.objects.select_related("lesson")
+        .filter(classroom=classroom, ended_at__isnull=True)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+
+
+def _end_open_rounds(classroom, now):
+    LiveRound.objects.filter(classroom=classroom, ended_at__isnull=True).update(ended_at=now)
+
+
+def open_round(classroom, lesson, user) -> LiveRound:
+    """The class's open round on ``lesson``, or a new one at its first step."""
+    current = current_round(classroom)
+    if current is not None and current.lesson_id == lesson.pk:
+        return current
+    rules = policy.build_rules(classroom, lesson, policy.INSTRUCTOR)
+    model = rules.default_model
+    ids = _model_call(client.tokenize, model, lesson.prompt)["ids"]
+    now = timezone.now()
+    with transaction.atomic():
+        _end_open_rounds(classroom, now)
+        new = LiveRound.objects.create(
+            classroom=classroom,
+            lesson=lesson,
+            model_name=model,
+            step=0,
+            prompt_token_ids=ids,
+            prefix_token_ids=[],
+            context_text=lesson.prompt,
+            threshold=rules.threshold,
+            started_by=user,
+            started_at=now,
+        )
+    _announce(new)
+    return new
+
+
+def reset_round(old: LiveRound, user) -> LiveRound:
+    """A fresh round on the same step: the chart starts again from zero."""
+    now = timezone.now()
+    with transaction.atomic():
+        _end_open_rounds(old.classroom, now)
+        new = LiveRound.objects.create(
+            classroom=old.classroom,
+            lesson=old.lesson,
+            model_name=old.model_name,
+            step=old.step,
+            prompt_token_ids=old.prompt_token_ids,
+            prefix_token_ids=old.prefix_token_ids,
+            context_text=old.context_text,
+            threshold=old.threshold,
+            started_by=user,
+            started_at=now,
+        )
+    _announce(new)
+    return new
+
+
+def next_step(old: LiveRound, token_id: int, user) -> LiveRound:
+    """Move the class one token on, with ``token_id`` appended."""
+    prefix = list(old.prefix_token_ids) + [int(token_id)]
+    text = _model_call(client.decode, old.model_name, list(old.prompt_token_ids) + prefix)
+    now = timezone.now()
+    with transaction.atomic():
+        _end_open_rounds(old.classroom, now)
+        new = LiveRound.objects.create(
+            classroom=old.classroom,
+            lesson=old.lesson,
+            model_name=old.model_name,
+            step=old.step + 1,
+            prompt_token_ids=old.prompt_token_ids,
+            prefix_token_ids=prefix,
+            context_text=text,
+            threshold=old.threshold,
+            started_by=user,
+            started_at=now,
+        )
+    _announce(new)
+    return new
+
+
+def push(round_: LiveRound) -> None:
+    """Send the step to every student's screen."""
+    round_.pushed_at = timezone.now()
+    round_.save(update_fields=["pushed_at"])
+    _send(
+        class_group(round_.classroom_id),
+        {
+            "type": "live.push",
+            "round": round_.pk,
+            "step": round_.step,
+            "lesson": round_.lesson_id,
+            "lesson_title": round_.lesson.title,
+            "text": round_.context_text,
+            "url": f"/classes/{round_.classroom_id}/live/rounds/{round_.pk}/open/",
+        },
+    )
+
+
+def _announce(round_: LiveRound) -> None:
+    _send(class_group(round_.classroom_id), {"type": "live.round", **round_summary(round_)})
+
+
+def round_summary(round_: LiveRound) -> dict:
+    return {
+        "round": round_.pk,
+        "lesson": round_.lesson_id,
+        "lesson_title": round_.lesson.title,
+        "step": round_.step,
+        "text": round_.context_text,
+        "model_name": round_.model_name,
+        "threshold": round_.threshold,
+        "pushed": round_.pushed_at is not None,
+        "ended": round_.ended_at is not None,
+    }
+
+
+def spin_dict(spin: LiveSpin) -> dict:
+    return {
+        "round": spin.round_id,
+        "token_id": spin.token_id,
+        "token_text": spin.token_text,
+        "probability": spin.probability,
+        "category": spin.category,
+        "user": spin.user.get_username() if spin.user_id else "",
+        "user_id": spin.user_id,
+        "at": spin.created_at.isoformat(),
+    }
+
+
+def round_state(round_: LiveRound, other_top_k: int = 10) -> dict:
+    """Everything the projector shows: the step, the model's probabilities at
+    the lesson's threshold, and the spins landed so far."""
+    state = round_summary(round_)
+    state["spins"] = [spin_dict(s) for s in round_.spins.select_related("user")]
+    try:
+        dist = _model_call(
+            client.distribution,
+            round_.model_name,
+            round_.token_ids,
+            threshold=round_.threshold,
+            temperature=1.0,
+            top_p=1.0,
+            other_top_k=other_top_k,
+            cache_key=None,
+        )
+        state["distribution"] = {
+            "above_threshold_tokens": dist["above_threshold_tokens"],
+            "other_category": dist["other_category"],
+        }
+    except LiveError as exc:
+        state["distribution"] = None
+        state["distribution_error"] = exc.message
+    return state
+
+
+def landed_counts(round_: LiveRound) -> Counter:
+    return Counter(round_.spins.values_list("token_id", flat=True))
+
+
+# --------------------------------------------------------------------------- hooks from the wheel
+
+
+def record_spin(session, event, ids_before) -> LiveSpin | None:
+    """Called by the wheel after a token is appended. A spin (not a pick) in a
+    class lesson, on the open round's exact context, counts for the class."""
+    if getattr(event, "method", None) != "spun":
+        return None
+    classroom_id = getattr(session, "classroom_id", None)
+    lesson_id = getattr(session, "lesson_id", None)
+    if not classroom_id or not lesson_id:
+        return None
+    round_ = (
+        LiveRound.objects.filter(classroom_id=classroom_id, lesson_id=lesson_id, ended_at__isnull=True)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    if round_ is None or round_.model_name != session.model_name or round_.token_ids != list(ids_before):
+        return None
+    spin = LiveSpin.objects.create(
+        round=round_,
+        user=session.owner,
+        session_id=str(session.pk),
+        token_id=event.token_id,
+        token_text=event.token_text,
+        probability=event.probability,
+        category=event.category,
+    )
+    _send(teachers_group(classroom_id), {"type": "live.spin", **spin_dict(spin)})
+    return spin
+
+
+def session_for_round(round_: LiveRound, user):
+    """A new wheel session for ``user`` starting at the round's step (what a
+    student opens when the instructor pushes the step)."""
+    from wheel.models import WheelSession
+
+    rules = policy.rules_for(user, round_.classroom, round_.lesson)
+    policy.check_active(rules)
+    session = WheelSession.objects.create(
+        owner=user,
+        classroom=round_.classroom,
+        lesson=round_.lesson,
+        model_name=round_.model_name,
+        title=f"{round_.lesson.title} · step {round_.step + 1}" if round_.step else round_.lesson.title,
+        initial_prompt=round_.context_text,
+        current_text=round_.context_text,
+        prompt_token_ids=round_.token_ids,
+        params=policy.wheel_params(rules),
+        saved=True,
+    )
+    policy.count(rules, user, session.model_name, "wheel", sessions=1)
+    return session

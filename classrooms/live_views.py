@@ -1,0 +1,131 @@
+"""Pages and actions of the live class wheel (the socket is in consumers.py)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from . import live, policy
+from .access import classroom_for_manager, classroom_for_member, lesson_in
+from .models import LiveRound
+
+
+def _open_round_or_404(classroom):
+    current = live.current_round(classroom)
+    if current is None:
+        raise Http404("No live round is open in this class")
+    return current
+
+
+@login_required
+def live_page(request, pk):
+    """The projector view. ``?lesson=<id>`` opens that lesson's first step
+    (or keeps its open round)."""
+    classroom = classroom_for_manager(request.user, pk)
+    lesson_id = request.GET.get("lesson")
+    current = live.current_round(classroom)
+    error = None
+    if lesson_id:
+        try:
+            lesson = lesson_in(classroom, int(lesson_id))
+        except ValueError:
+            raise Http404 from None
+        try:
+            current = live.open_round(classroom, lesson, request.user)
+        except live.LiveError as exc:
+            error = exc.message
+    state = None
+    if current is not None:
+        rules = policy.build_rules(classroom, current.lesson, policy.INSTRUCTOR)
+        state = live.round_state(current, other_top_k=rules.other_top_k)
+    return render(
+        request,
+        "classrooms/live.html",
+        {"classroom": classroom, "round": current, "state": state, "lessons": classroom.lessons.all(), "error": error},
+    )
+
+
+@login_required
+@require_GET
+def live_state(request, pk):
+    classroom = classroom_for_manager(request.user, pk)
+    current = live.current_round(classroom)
+    if current is None:
+        return JsonResponse({"round": None})
+    rules = policy.build_rules(classroom, current.lesson, policy.INSTRUCTOR)
+    return JsonResponse(live.round_state(current, other_top_k=rules.other_top_k))
+
+
+def _action_done(request, classroom, message):
+    if "application/json" in request.headers.get("Accept", ""):
+        current = live.current_round(classroom)
+        return JsonResponse({"message": message, "round": live.round_summary(current) if current else None})
+    messages.success(request, message)
+    return redirect("classrooms:live", pk=classroom.pk)
+
+
+@login_required
+@require_POST
+def live_reset(request, pk):
+    classroom = classroom_for_manager(request.user, pk)
+    current = _open_round_or_404(classroom)
+    live.reset_round(current, request.user)
+    return _action_done(request, classroom, "Round reset: the chart starts again from zero.")
+
+
+@login_required
+@require_POST
+def live_next(request, pk):
+    classroom = classroom_for_manager(request.user, pk)
+    current = _open_round_or_404(classroom)
+    try:
+        token_id = int(request.POST.get("token_id", ""))
+    except ValueError:
+        messages.error(request, "Choose the token the class moves on with.")
+        return redirect("classrooms:live", pk=classroom.pk)
+    try:
+        new = live.next_step(current, token_id, request.user)
+    except live.LiveError as exc:
+        messages.error(request, exc.message)
+        return redirect("classrooms:live", pk=classroom.pk)
+    if request.POST.get("push"):
+        live.push(new)
+        return _action_done(request, classroom, f"Step {new.step + 1} pushed to every student's screen.")
+    return _action_done(request, classroom, f"Moved on to step {new.step + 1}.")
+
+
+@login_required
+@require_POST
+def live_push(request, pk):
+    classroom = classroom_for_manager(request.user, pk)
+    current = _open_round_or_404(classroom)
+    live.push(current)
+    return _action_done(request, classroom, f"Step {current.step + 1} pushed to every student's screen.")
+
+
+@login_required
+@require_POST
+def live_end(request, pk):
+    classroom = classroom_for_manager(request.user, pk)
+    current = _open_round_or_404(classroom)
+    from django.utils import timezone
+
+    current.ended_at = timezone.now()
+    current.save(update_fields=["ended_at"])
+    return _action_done(request, classroom, "Live wheel closed.")
+
+
+@login_required
+@require_POST
+def live_round_open(request, pk, round_pk):
+    """A student opens the pushed step: a new wheel session of theirs at that context."""
+    classroom = classroom_for_member(request.user, pk)
+    round_ = get_object_or_404(LiveRound.objects.select_related("lesson", "classroom"), pk=round_pk, classroom=classroom)
+    try:
+        session = live.session_for_round(round_, request.user)
+    except policy.PolicyError as exc:
+        messages.error(request, exc.message)
+        return redirect("classrooms:detail", pk=classroom.pk)
+    policy.set_acting_classroom(request, classroom)
+    return redirect(f"/?session={session.pk}")
