@@ -64,6 +64,7 @@ class Run:
     last_emit: float = 0.0
     quota_left: int | None = None
     resume_tokens: list = field(default_factory=list)
+    count_session: bool = False
 
     def ids(self, upto: int | None = None) -> list[int]:
         upto = len(self.tokens) if upto is None else upto
@@ -125,6 +126,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
         self.task: asyncio.Task | None = None
         self.inflight: set[asyncio.Future] = set()
         self.ready_models: set[str] = set()
+        self.model_entries: dict[str, dict] = {}
         self.speed_ms = self.limits["default_speed_ms"]
         self.usage_pending = 0
         self.usage_rules = None
@@ -205,7 +207,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
         except client.ModelError as exc:
             await self._error(exc.code, exc.message, in_reply_to="models")
             return
-        self.ready_models.update(m["id"] for m in models if m.get("status") == services.READY)
+        self._remember_models(models)
         await self.send_json(
             {"type": "models", "models": models, "default_model": settings.MODELWORKER["DEFAULT_MODEL"]}
         )
@@ -394,8 +396,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
     async def _begin(self, run: Run):
         try:
             await self._require_ready(run.model)
-            models = (await client.arequest("models"))["models"]
-            entry = services.model_entry(run.model, models) or {}
+            entry = self.model_entries.get(run.model, {})
             if entry.get("max_context"):
                 run.context_window = min(run.context_window, int(entry["max_context"]))
             tokenized = await client.arequest("tokenize", model=run.model, text=run.text)
@@ -416,8 +417,8 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
             else:
                 run.state = "paused" if run.start_paused else "playing"
             await self.send_json(self._started_message(run))
-            if run.run_id is None and not run.tokens:
-                await self._count_session(run)
+            # Counted after the first token (see _emit): the usage row must not delay it.
+            run.count_session = run.run_id is None and not run.tokens
             await self._loop(run)
         except asyncio.CancelledError:
             raise
@@ -547,6 +548,9 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
             run.quota_left -= 1
         self.usage_pending += 1
         await self.send_json(protocol.token_message(index, len(run.prompt_ids) + index, result, chosen_by))
+        if run.count_session:
+            run.count_session = False
+            await self._count_session(run)
         if result["eos"]:
             await self._finish(run, "eos")
         elif len(run.tokens) >= run.max_tokens:
@@ -608,10 +612,17 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
         if model in self.ready_models:
             return
         models = (await client.arequest("models"))["models"]
+        self._remember_models(models)
         problem = services.readiness_error(model, models)
         if problem is not None:
             raise ProtocolError(*problem, model=model)
-        self.ready_models.add(model)
+
+    def _remember_models(self, models: list[dict]):
+        """Ready models stay ready: later starts skip asking the worker again."""
+        for m in models:
+            if m.get("status") == services.READY:
+                self.ready_models.add(m["id"])
+                self.model_entries[m["id"]] = m
 
     async def _header_rules(self):
         user = self.scope.get("user")

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from wheel.serializers import FiniteFloatField, StrictIntegerField, clean_text
 
@@ -21,10 +22,12 @@ class GenerateNextTokenIn(serializers.Serializer):
     greedy = serializers.BooleanField(required=False, default=False)
     seed = StrictIntegerField(min_value=0, required=False, default=None)
 
-    def validate_context(self, value):
-        # Lone surrogates and NUL are left to the tokenizer: the seed wants
-        # "Unknown characters: [...]" for text it cannot represent.
-        return value
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Lone surrogates are left to the tokenizer: the seed answers text it
+        # cannot represent with "Unknown characters: [...]", not a generic 400.
+        field = self.fields["context"]
+        field.validators = [v for v in field.validators if not isinstance(v, ProhibitSurrogateCharactersValidator)]
 
 
 class ProbabilityOut(serializers.Serializer):

@@ -130,7 +130,9 @@ def generate_next_token(user, data: dict) -> dict:
                 f"Unknown characters: {chars!r}",
                 f"The tokenizer of {model} cannot represent these characters: {chars!r}.",
                 status.HTTP_400_BAD_REQUEST,
-                characters=chars,
+                # JSON-safe: a lone surrogate cannot be written as UTF-8, so it is escaped.
+                characters=[_printable(c) for c in chars],
+                code_points=[f"U+{ord(c):04X}" for c in chars],
             ) from exc
         raise _generation_failed(exc.message) from exc
     if not ids:
@@ -165,6 +167,14 @@ def generate_next_token(user, data: dict) -> dict:
         "context_tokens": result["context_tokens"],
         "model": model,
     }
+
+
+def _printable(ch: str) -> str:
+    try:
+        ch.encode("utf-8")
+        return ch
+    except UnicodeEncodeError:
+        return ch.encode("unicode_escape").decode("ascii")
 
 
 def _generation_failed(reason: str) -> ApiError:

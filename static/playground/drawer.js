@@ -669,7 +669,8 @@ function onModels(msg) {
 function describeModel() {
   const m = app.models.find((x) => x.id === ui.model.value);
   const anyReady = app.models.some((x) => x.status === "ready");
-  ui.modelIcon.textContent = m && m.status === "ready" ? "🧠" : "⚠️";
+  ui.modelIcon.classList.toggle("pg-ready", Boolean(m && m.status === "ready"));
+  ui.modelIcon.title = m ? m.status.replace("_", " ") : "";
   if (!anyReady && !app.models.some((x) => ["loading", "not_loaded"].includes(x.status))) {
     ui.modelInfo.textContent = "";
     showError("⚠️ No model available. Install a model (see the README) and reload.");
@@ -943,5 +944,8 @@ document.addEventListener("visibilitychange", () => {
 syncLabels();
 renderControls();
 renderPreview();
-if (document.getElementById("pg-autoopen")) openDrawer();
+// ?playground_run=<id> opens the drawer on that saved run (links from "My runs").
+const linkedRun = new URLSearchParams(location.search).get("playground_run");
+if (document.getElementById("pg-autoopen") || linkedRun) openDrawer();
+if (linkedRun && app.signedIn) columnA.send({ type: "load", run_id: linkedRun });
 window.tokenwheelPlayground = { open: openDrawer, close: closeDrawer, columns: { a: columnA, b: columnB } };
