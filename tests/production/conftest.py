@@ -188,7 +188,7 @@ class Stack:
 
     def start_daphne(self):
         self.daphne = self._spawn([DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "tokenwheel_site.asgi:application"], "daphne")
-        wait_until(lambda: httpx.get(self.base_url + "/healthz", timeout=2).status_code in (200, 503), 60, what="daphne up")
+        wait_until(lambda: httpx.get(self.base_url + "/healthz", timeout=10).status_code in (200, 503), 60, what="daphne up")
 
     def start_worker(self, wait=True) -> subprocess.Popen:
         proc = self._spawn([PYTHON, "manage.py", "runworker", "model-worker"], "worker")
@@ -241,6 +241,28 @@ class Stack:
                     proc.wait(5)
 
     # ---- clients
+
+    def session_cookie(self, username: str, staff: bool = False) -> dict:
+        """A signed-in browser's cookie for a new user ``username`` (made in the stack's database)."""
+        script = (
+            "from django.contrib.auth import get_user_model, SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY\n"
+            "from django.contrib.sessions.backends.db import SessionStore\n"
+            f"u = get_user_model().objects.create_user({username!r}, password='pw-' + {username!r} * 3, is_staff={staff})\n"
+            "s = SessionStore()\n"
+            "s[SESSION_KEY] = str(u.pk)\n"
+            "s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+            "s[HASH_SESSION_KEY] = u.get_session_auth_hash()\n"
+            "s.create()\n"
+            "print(s.session_key)\n"
+        )
+        done = subprocess.run([PYTHON, "manage.py", "shell", "-c", script], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return {"sessionid": done.stdout.strip().splitlines()[-1]}
+
+    def websocket(self, path="/ws/playground/", **kwargs):
+        from .wsclient import WebSocket
+
+        return WebSocket(self.ws_url + path, **kwargs)
 
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=kwargs.pop("timeout", 30), **kwargs)

@@ -130,3 +130,61 @@ def test_with_redis_down_the_api_answers_503_and_recovers_when_it_is_back(privat
         assert stack.live_workers(), "the model worker died with Redis instead of waiting for it"
     finally:
         stack.stop()
+
+
+def _start_stream(stack, cookies=None, max_tokens=60):
+    ws = stack.websocket(cookies=cookies)
+    assert ws.recv_json()["type"] == "hello"
+    ws.send_json({"type": "start", "text": "Once upon a time there was", "max_tokens": max_tokens, "speed_ms": 100, "seed": 7})
+    return ws
+
+
+def _tokens_until(ws, n, timeout=30):
+    tokens = []
+    deadline = time.monotonic() + timeout
+    while len(tokens) < n:
+        message = ws.recv_json(timeout=max(0.1, deadline - time.monotonic()))
+        assert message["type"] not in ("error", "done"), message
+        if message["type"] == "token":
+            tokens.append(message)
+    return tokens
+
+
+def test_killing_one_of_two_workers_mid_stream_does_not_interrupt_the_stream(two_workers):
+    stack = two_workers
+    with _start_stream(stack, max_tokens=25) as ws:
+        tokens = _tokens_until(ws, 3)
+        stack.kill(stack.live_workers()[0])
+        while True:
+            message = ws.recv_json(timeout=15)
+            assert message["type"] != "error", message
+            if message["type"] == "token":
+                tokens.append(message)
+            if message["type"] == "done":
+                break
+    assert [t["index"] for t in tokens] == list(range(25))
+
+
+def test_when_the_last_worker_dies_mid_stream_the_client_hears_within_5_seconds_and_saves_what_it_got(two_workers, stack_env):
+    stack = two_workers
+    cookies = stack.session_cookie("streamer")
+    with _start_stream(stack, cookies=cookies) as ws:
+        tokens = _tokens_until(ws, 4)
+        killed_at = time.monotonic()
+        for worker in stack.live_workers():
+            stack.kill(worker)
+        while True:
+            message = ws.recv_json(timeout=10)
+            if message["type"] == "token":
+                tokens.append(message)  # a step the dead workers finished before dying
+            if message["type"] == "error":
+                break
+        assert time.monotonic() - killed_at < 5, "the error came too late"
+        assert message["message"]
+        ws.send_json({"type": "save", "title": "interrupted"})
+        while (saved := ws.recv_json(timeout=10))["type"] != "saved":
+            assert saved["type"] != "error", saved
+    assert saved["tokens"] == len(tokens)
+    with psycopg.connect(stack_env["DATABASE_URL"]) as conn:
+        (stored,) = conn.execute("select tokens from playground_playgroundrun where id = %s", (saved["run_id"],)).fetchone()
+    assert [t["token_id"] for t in stored] == [t["token_id"] for t in tokens]

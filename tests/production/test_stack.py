@@ -3,6 +3,7 @@
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
@@ -79,3 +80,27 @@ def test_driving_every_api_in_a_channels_backend_process_imports_no_torch(stack,
     assert report["heavy"] == [], f"a web process imported {report['heavy'][:3]}; the first import came from:\n{report['where'][0]}"
     if report["ws"]:
         assert report["ws"][-1] == "done", report["ws"]
+
+
+def read_stream(ws, until=("done",), timeout=30):
+    """Messages of a playground stream up to (and with) one whose type is in ``until``."""
+    messages = []
+    deadline = time.monotonic() + timeout
+    while True:
+        message = ws.recv_json(timeout=max(0.1, deadline - time.monotonic()))
+        messages.append(message)
+        if message["type"] in until:
+            return messages
+
+
+def test_a_playground_stream_runs_through_daphne_and_the_workers(stack):
+    with stack.websocket() as ws:
+        hello = ws.recv_json()
+        assert hello["type"] == "hello"
+        ws.send_json({"type": "start", "text": "The capital of France is", "max_tokens": 6, "speed_ms": 100, "seed": 1})
+        messages = read_stream(ws, until=("done", "error"))
+    tokens = [m for m in messages if m["type"] == "token"]
+    assert messages[-1]["type"] == "done", messages[-1]
+    assert [t["index"] for t in tokens] == list(range(len(tokens)))
+    assert 1 <= len(tokens) <= 6
+    assert all(len(t["probabilities"]) == 10 for t in tokens)
