@@ -411,22 +411,16 @@ def playground_params(
     rules: Rules, *, temperature=None, top_p=None, top_k=None, context_window=None, max_tokens=None
 ) -> dict:
     """Temperature, top-p, top-k, context window and max tokens for one playground
-    stream: missing values take the class's; values the class forbids raise."""
+    stream. Missing values take the class's. The context window and max tokens
+    are ceilings: a larger request is cut down to the class's (the stream's
+    ``started`` message says what was used; the drawer only learns a lesson's
+    own limits from it). A temperature or top-p the class forbids raises."""
     cw = _num("context_window", context_window, int)
-    if cw is None:
+    if cw is None or (rules.limits_apply and cw > rules.context_window):
         cw = rules.context_window
-    elif rules.limits_apply and cw > rules.context_window:
-        raise PolicyError(
-            "context_window_out_of_range",
-            f"The context window may be at most {rules.context_window} tokens in this class.",
-        )
     mt = _num("max_tokens", max_tokens, int)
-    if mt is None:
+    if mt is None or (rules.limits_apply and mt > rules.max_tokens):
         mt = rules.max_tokens
-    elif rules.limits_apply and mt > rules.max_tokens:
-        raise PolicyError(
-            "max_tokens_out_of_range", f"At most {rules.max_tokens} tokens may be generated per run in this class."
-        )
     tk = _num("top_k", top_k, int)
     return {
         "temperature": check_temperature(rules, temperature),

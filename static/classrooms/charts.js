@@ -68,7 +68,7 @@ function xLabels(svg, labels, xAt, y, every) {
 }
 
 export function lineChart(container, { labels, series, format = fmt.int, max, label = "chart" }) {
-  const W = 640, H = 240, L = 52, R = 12, T = 12, B = 28;
+  const W = 640, H = 240, L = 52, R = 24, T = 12, B = 28;
   const svg = svgFor(container, W, H, label);
   const values = series.flatMap((s) => s.values.filter((v) => v !== null && v !== undefined));
   const top = max ?? niceMax(Math.max(0, ...values));
@@ -96,7 +96,7 @@ export function lineChart(container, { labels, series, format = fmt.int, max, la
 }
 
 export function barChart(container, { labels, series, format = fmt.int, label = "chart" }) {
-  const W = 640, H = 240, L = 52, R = 12, T = 12, B = 28;
+  const W = 640, H = 240, L = 52, R = 24, T = 12, B = 28;
   const svg = svgFor(container, W, H, label);
   const totals = labels.map((_, i) => series.reduce((a, s) => a + (s.values[i] || 0), 0));
   const top = niceMax(Math.max(0, ...totals));

@@ -53,7 +53,7 @@ function setupSaveRun() {
       if (!res.ok) throw new Error(body.message || "This run could not be saved (is it yours?).");
       pop.hidden = true;
       button.setAttribute("aria-expanded", "false");
-      status.replaceChildren(document.createTextNode("Saved ✓ "), Object.assign(document.createElement("a"), { href: "/runs/", textContent: "My runs" }));
+      status.replaceChildren(Object.assign(document.createElement("a"), { href: "/runs/", textContent: "Saved ✓", title: "Open My runs" }));
       status.dataset.state = "saved";
     } catch (err) {
       status.textContent = err.message;
@@ -134,10 +134,12 @@ function setupPlaygroundLesson() {
     input.dispatchEvent(new Event("input", { bubbles: true }));
   };
   const opener = document.getElementById("playground-open");
-  if (opener) {
-    window.setTimeout(() => {
-      if (opener.getAttribute("aria-expanded") !== "true") opener.click();
-      fill();
-    }, 0);
-  }
+  if (!opener) return;
+  // After every module (the drawer's included) has run and bound its handlers.
+  const go = () => {
+    if (opener.getAttribute("aria-expanded") !== "true") opener.click();
+    fill();
+  };
+  if (document.readyState === "complete") go();
+  else window.addEventListener("load", go, { once: true });
 }

@@ -423,6 +423,8 @@ function startSettings(name) {
     max_tokens: num(ui.maxTokens, 500),
   };
   if (ui.seed.value !== "") settings.seed = Number(ui.seed.value);
+  // A lesson opened in the playground (classrooms' header script sets it): its settings apply.
+  if (drawer.dataset.lessonId) settings.lesson_id = Number(drawer.dataset.lessonId);
   return settings;
 }
 

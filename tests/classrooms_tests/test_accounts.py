@@ -122,3 +122,15 @@ def test_the_default_email_backend_is_the_console():
     from tokenwheel_site import settings as base
 
     assert base.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_signing_in_acts_in_the_class_joined_last(people):
+    from classrooms import policy
+
+    client = Client()
+    client.post("/accounts/login/", {"username": "stu", "password": PASSWORD})
+    assert client.session[policy.ACTING_SESSION_KEY] == people.classroom.pk
+    loner = Client()
+    User.objects.create_user("loner", password=PASSWORD)
+    loner.post("/accounts/login/", {"username": "loner", "password": PASSWORD})
+    assert policy.ACTING_SESSION_KEY not in loner.session

@@ -116,12 +116,12 @@ def test_playground_params_respect_context_window_and_max_tokens(people):
         "context_window": 32,
         "max_tokens": 50,
     }
-    with pytest.raises(policy.PolicyError) as err:
-        policy.playground_params(rules, context_window=64)
-    assert err.value.code == "context_window_out_of_range"
-    with pytest.raises(policy.PolicyError) as err:
-        policy.playground_params(rules, max_tokens=51)
-    assert err.value.code == "max_tokens_out_of_range"
+    # Ceilings: a larger request is cut to the class's, a smaller one is kept.
+    assert policy.playground_params(rules, context_window=64, max_tokens=500)["context_window"] == 32
+    assert policy.playground_params(rules, context_window=64, max_tokens=500)["max_tokens"] == 50
+    assert policy.playground_params(rules, context_window=8, max_tokens=5) | {} == {
+        "temperature": 1.0, "top_p": 1.0, "top_k": 0, "context_window": 8, "max_tokens": 5,
+    }
 
 
 def test_only_allowed_models_may_be_used(people):

@@ -66,14 +66,18 @@ class Command(BaseCommand):
             title = spec.pop("title")
             Lesson.objects.get_or_create(classroom=classroom, title=title, defaults=spec)
 
-        def state(new):
-            return "created" if new else "already there; password unchanged"
+        def state(user, password, new):
+            if new:
+                return "created"
+            if user.check_password(password):
+                return "already there"
+            return "already there; its password was changed since, so this one no longer works"
 
         w = self.stdout.write
         w("")
         w("  Token Wheel demo accounts")
-        w(f"    instructor: {INSTRUCTOR[0]} / {INSTRUCTOR[1]}   ({state(t_new)})")
-        w(f"    student:    {STUDENT[0]} / {STUDENT[1]}   ({state(s_new)})")
+        w(f"    instructor: {INSTRUCTOR[0]} / {INSTRUCTOR[1]}   ({state(teacher, INSTRUCTOR[1], t_new)})")
+        w(f"    student:    {STUDENT[0]} / {STUDENT[1]}   ({state(student, STUDENT[1], s_new)})")
         w(f"    class:      {classroom.name!r}, join code {classroom.join_code}, "
           f"{classroom.lessons.count()} lessons ({'created' if c_new else 'already there'})")
         w("    sign in at /accounts/login/ ; staff: manage.py createsuperuser, then /usage/ and /admin/")
