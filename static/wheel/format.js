@@ -6,40 +6,62 @@
 // are mapped too.
 const VISIBLE = { " ": "␠", "\n": "↵", "\t": "⇥", "\r": "␍", "Ġ": "␠", "Ċ": "↵", "ĉ": "⇥", "\u00a0": "⍽" };
 
-export function visibleToken(text) {
-  if (text === "" || text == null) return "∅";
-  let out = "";
-  for (const ch of text) {
-    if (VISIBLE[ch]) out += VISIBLE[ch];
-    else if (ch.charCodeAt(0) < 32) out += `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`;
-    else out += ch;
+// A token as alternating runs: {mark: true} for whitespace, shown as symbols
+// (a run of 3 or more of the same one as "␠×8", so code indentation stays
+// readable), {mark: false} for everything else.
+export function visibleParts(text) {
+  if (text === "" || text == null) return [{ mark: false, text: "∅" }];
+  const parts = [];
+  const chars = [...text];
+  for (let i = 0; i < chars.length; ) {
+    const ch = chars[i];
+    if (VISIBLE[ch]) {
+      let j = i;
+      while (j < chars.length && chars[j] === ch) j++;
+      const n = j - i;
+      parts.push({ mark: true, text: n >= 3 ? `${VISIBLE[ch]}×${n}` : VISIBLE[ch].repeat(n) });
+      i = j;
+      continue;
+    }
+    const code = ch.codePointAt(0);
+    const shown = code < 32 || code === 127 ? `\\x${code.toString(16).padStart(2, "0")}` : ch;
+    const last = parts[parts.length - 1];
+    if (last && !last.mark) last.text += shown;
+    else parts.push({ mark: false, text: shown });
+    i += 1;
   }
-  return out;
+  return parts;
+}
+
+// A token's text with its whitespace made visible: "␠" for a space, "↵" for a
+// newline, "⇥" for a tab. Token texts from the API are decoded strings, but a
+// byte-level BPE piece ("Ġ", "Ċ") must never reach a student either, so those
+// are mapped too.
+export function visibleToken(text) {
+  return visibleParts(text)
+    .map((p) => p.text)
+    .join("");
 }
 
 // The same, as DOM nodes: each whitespace mark in a <span class="ws"> (a
 // <tspan> inside SVG) so the page can colour it apart from the letters.
+// `max` shortens long tokens (wheel labels) with "…".
 export function appendVisible(parent, text, { svg = false, max = Infinity } = {}) {
-  let chars = [...visibleToken(text)];
-  if (chars.length > max) chars = [...chars.slice(0, max - 1), "…"];
-  const marks = new Set(Object.values(VISIBLE));
-  let run = "";
-  const flush = () => {
-    if (run) parent.append(document.createTextNode(run));
-    run = "";
-  };
-  for (const ch of chars) {
-    if (!marks.has(ch) || text === "" || text == null) {
-      run += ch;
+  let budget = max;
+  for (const part of visibleParts(text)) {
+    if (budget <= 0) break;
+    let chunk = [...part.text];
+    if (chunk.length > budget) chunk = [...chunk.slice(0, Math.max(0, budget - 1)), "…"];
+    budget -= chunk.length;
+    if (!part.mark) {
+      parent.append(document.createTextNode(chunk.join("")));
       continue;
     }
-    flush();
     const mark = svg ? document.createElementNS("http://www.w3.org/2000/svg", "tspan") : document.createElement("span");
     mark.setAttribute("class", "ws");
-    mark.textContent = ch;
+    mark.textContent = chunk.join("");
     parent.append(mark);
   }
-  flush();
   return parent;
 }
 

@@ -20,6 +20,9 @@ import { WheelView } from "./wheel-svg.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const config = JSON.parse($("#wheel-config").textContent);
+// In a class (classrooms app), the page view narrows the limits and names the
+// class; the API enforces the same rules, the page only stops offering the rest.
+const classroom = config.classroom || null;
 
 const state = {
   sessionId: null,
@@ -245,9 +248,11 @@ function modelLabel(m) {
 function renderModels() {
   const selected = ui.picker.value || state.modelName;
   ui.picker.replaceChildren();
+  const allowed = classroom?.allowed_models?.length ? new Set(classroom.allowed_models) : null;
   for (const m of state.models) {
-    const option = new Option(modelLabel(m), m.id);
-    option.disabled = m.status === "unavailable";
+    const outsideClass = allowed && !allowed.has(m.id) && m.status !== "unavailable";
+    const option = new Option(outsideClass ? `${m.name}: not used in this class` : modelLabel(m), m.id);
+    option.disabled = m.status === "unavailable" || Boolean(outsideClass);
     option.dataset.status = m.status;
     option.title = m.status === "unavailable" ? m.reason || "This model cannot be loaded here." : m.description || "";
     ui.picker.appendChild(option);
@@ -511,11 +516,16 @@ function renderOther(dist) {
   const count = document.createElement("strong");
   count.dataset.testid = "other-count";
   count.textContent = `${integer(other.token_count)} other tokens`;
-  p.append(
-    count,
-    ` each below ${percent(dist.threshold)}, out of ${integer(dist.vocabulary_size)} the model knows. ` +
-      "Landing on Other draws one of them, weighted by its probability."
-  );
+  if (other.token_count > 0) {
+    p.append(
+      count,
+      ` each below ${percent(dist.threshold)}, out of ${integer(dist.vocabulary_size)} the model knows. ` +
+        "Landing on Other draws one of them, weighted by its probability."
+    );
+  } else {
+    h.textContent = "Other is empty";
+    p.append(count, ": at these settings every token that can still be drawn has its own segment.");
+  }
   box.append(h, p);
   if (dist.excluded_by_top_p) {
     const ex = document.createElement("p");
@@ -575,6 +585,12 @@ function initSliders() {
     const lim = config[key];
     Object.assign(s.input, { min: lim.min, max: lim.max, step: lim.step });
     setSlider(key, lim.default);
+    if (lim.min === lim.max) {
+      // Fixed by the class: shown, not offered.
+      s.input.disabled = true;
+      const help = document.getElementById(s.input.getAttribute("aria-describedby"));
+      help.textContent += ` Your class fixes it at ${s.show(lim.min)}.`;
+    }
     let timer = null;
     s.input.addEventListener("input", () => {
       const value = Number(s.input.value);
@@ -904,7 +920,13 @@ async function boot() {
     e.preventDefault();
     action(ui.submit, start);
   });
-  ui.picker.addEventListener("change", () => action(null, switchModel));
+  ui.picker.addEventListener("change", () => {
+    if (state.busy) {
+      selectModelOption(state.modelName); // one thing at a time: the running action keeps its model
+      return;
+    }
+    action(null, switchModel);
+  });
   ui.spin.addEventListener("click", spin);
   ui.undo.addEventListener("click", undo);
   ui.compareN.max = String(config.max_compare_tokens);

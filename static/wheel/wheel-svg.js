@@ -97,7 +97,9 @@ export class WheelView {
     const labels = el("g", { class: "labels", "aria-hidden": "true" }, this.rotor);
     for (const s of items) this._drawSegment(s, slices, labels);
     this.segments = items;
-    this._setRotation(this.rotation);
+    // A new wheel starts upright (most likely token from 12 o'clock, labels
+    // readable); only a spin turns it.
+    this._setRotation(0);
     this.svg.dataset.state = items.length ? "ready" : "empty";
     this.svg.setAttribute(
       "aria-label",

@@ -348,7 +348,7 @@ def page(new_context, daphne_server, request):
     context = new_context()
     page = context.new_page()
     page_errors: list[str] = []
-    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    page.on("pageerror", lambda exc: page_errors.append(f"{exc}\n{getattr(exc, 'stack', '') or ''}".strip()))
     yield page
 
     report = getattr(request.node, "rep_call", None)

@@ -11,3 +11,8 @@ from tokenwheel_site.settings import MODELWORKER as _RUNTIME_MODELWORKER
 from tokenwheel_site.test_settings import *  # noqa: F401,F403
 
 MODELWORKER = {**_RUNTIME_MODELWORKER}  # PRELOAD from MODEL_PRELOAD, not forced off
+
+# Several people edit static files in this tree while tests run: re-read them
+# on each request (WhiteNoise otherwise keeps each file's size from start-up and
+# serves a file edited since then truncated).
+WHITENOISE_AUTOREFRESH = True

@@ -78,6 +78,14 @@ def sweep_degrees(d):
     return span
 
 
+def percent(p):
+    """A probability as the page writes it (static/wheel/format.js)."""
+    x = p * 100
+    if x < 0.01:
+        return "<0.01%"
+    return f"{x:.2f}%" if x < 1 else f"{x:.1f}%"
+
+
 def center_wheel(page):
     """Scroll the wheel to the middle of the window (clear of the sticky header)."""
     page.get_by_test_id("wheel").evaluate("el => el.scrollIntoView({block: 'center'})")
@@ -188,13 +196,13 @@ def test_a_prompt_draws_segments_sized_by_the_apis_probabilities(page, daphne_se
     assert not any(ch in "".join(legend_texts) + wheel_text for ch in "ĠĊ")
     # Every legend entry carries the percentage.
     top = api["above_threshold_tokens"][0]
-    expect(legend.first).to_contain_text(f"{top['probability'] * 100:.1f}%")
+    expect(legend.first).to_contain_text(percent(top["probability"]))
 
     # Other explains the long tail with the API's numbers.
     other = api["other_category"]
     info = page.get_by_test_id("other-info")
     expect(info).to_contain_text(f"{other['token_count']:,} other tokens")
-    expect(info).to_contain_text(f"Other: {other['total_probability'] * 100:.1f}% of the wheel")
+    expect(info).to_contain_text(f"Other: {percent(other['total_probability'])} of the wheel")
     sample = other["sample_tokens"][0]["token_text"].replace(" ", "␠").replace("\n", "↵")
     expect(page.get_by_test_id("other-samples")).to_contain_text(sample)
     expect(page.get_by_test_id("prob-mode")).to_contain_text("raw probabilities")
@@ -239,7 +247,7 @@ def test_a_spin_lands_on_the_drawn_segment_and_appends_that_token(page, daphne_s
     token = page.locator(HISTORY).first
     expect(token).to_have_attribute("data-method", "spun")
     assert drawn["token_text"].strip() in token.inner_text()
-    assert f"{drawn['probability'] * 100:.1f}"[:3] in token.get_attribute("data-tip")
+    assert token.get_attribute("data-tip").startswith(f"{drawn['token_text'].replace(' ', '␠')} · {percent(drawn['probability'])} · ")
 
 
 def test_clicking_a_segment_or_a_legend_entry_appends_it(page, daphne_server):
@@ -389,7 +397,7 @@ def test_compare_statistics_fork_export_and_reload(page, daphne_server):
     stats = daphne_server.get_json(f"/api/sessions/{sid}/statistics")[1]
     expect(page.locator('[data-stat="generation_count"]')).to_have_text("2")
     expect(page.locator('[data-stat="perplexity"]')).to_have_text(f"{stats['perplexity']:.2f}")
-    expect(page.locator('[data-stat="average_probability"]')).to_contain_text(f"{stats['average_probability'] * 100:.1f}")
+    expect(page.locator('[data-stat="average_probability"]')).to_have_text(percent(stats["average_probability"]))
 
     # Greedy and sampled continuations, side by side.
     page.get_by_test_id("compare-n").fill("5")
@@ -448,15 +456,18 @@ def test_a_screenshot_mid_lesson(page, daphne_server):
     page.get_by_test_id("compare-n").fill("8")
     page.get_by_test_id("compare").click()
     expect(page.get_by_test_id("compare-result")).to_be_visible()
+    # The whole page in one window (a full-page capture would stitch the sticky header in).
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": 1360, "height": height})
     page.evaluate("window.scrollTo(0, 0)")
     page.mouse.move(0, 0)
-    for locator in ("wheel", "legend", "text-so-far"):
-        expect(page.get_by_test_id(locator)).to_be_visible()
+    for locator in ("wheel", "legend", "text-so-far", "compare-greedy", "statistics"):
+        expect(page.get_by_test_id(locator)).to_be_in_viewport()
 
     out = REPO / "test-artifacts"
     out.mkdir(exist_ok=True)
     shot = out / "wheel-page.png"
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot))
     assert shot.stat().st_size > 50_000
     if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
         shutil.copyfile(shot, REPO / "docs" / "wheel-page.png")

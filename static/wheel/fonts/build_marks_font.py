@@ -24,7 +24,7 @@ from fontTools.ttLib import TTFont
 SOURCE = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
 OUT = Path(__file__).with_name("tokenwheel-marks.woff")
 FAMILY = "Token Wheel Marks"
-SCALE = 0.62
+SCALE = 0.68
 
 source = TTFont(SOURCE)
 glyph_set = source.getGlyphSet()
@@ -37,8 +37,8 @@ ascent, descent = source["hhea"].ascent, source["hhea"].descent
 def pair(first: str, second: str):
     """Two letters, small, the first high on the left and the second low on the right."""
     pen = TTGlyphPen(None)
-    glyph_set[cmap[ord(first)]].draw(TransformPen(pen, (SCALE, 0, 0, SCALE, -20, 640)))
-    glyph_set[cmap[ord(second)]].draw(TransformPen(pen, (SCALE, 0, 0, SCALE, advance * (1 - SCALE) + 20, -40)))
+    glyph_set[cmap[ord(first)]].draw(TransformPen(pen, (SCALE, 0, 0, SCALE, -60, 560)))
+    glyph_set[cmap[ord(second)]].draw(TransformPen(pen, (SCALE, 0, 0, SCALE, advance * (1 - SCALE) + 60, -40)))
     return pen.glyph()
 
 
