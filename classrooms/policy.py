@@ -93,6 +93,7 @@ class Rules:
     classroom_name: str = ""
     lesson_id: int | None = None
     lesson_title: str = ""
+    lesson_instructions: str = ""
     prompt: str | None = None
     role: str | None = None  # student / instructor / staff / None (no class)
     archived: bool = False
@@ -198,6 +199,7 @@ def build_rules(classroom, lesson=None, role=STUDENT) -> Rules:
         classroom_name=classroom.name,
         lesson_id=lesson.id if lesson is not None else None,
         lesson_title=lesson.title if lesson is not None else "",
+        lesson_instructions=lesson.instructions if lesson is not None else "",
         prompt=lesson.prompt if lesson is not None else None,
         role=role,
         archived=classroom.archived,
@@ -599,6 +601,7 @@ def page_overrides(request) -> dict | None:
             "name": rules.classroom_name,
             "lesson_id": rules.lesson_id,
             "lesson_title": rules.lesson_title,
+            "lesson_instructions": rules.lesson_instructions,
             "allowed_models": list(rules.allowed_models),
             "threshold_locked": rules.threshold_locked,
             "top_p_enabled": rules.top_p_enabled,

@@ -172,3 +172,16 @@ def test_staff_may_rename_and_delete(people, client_for, wheel_run):
     client.post(f"/runs/wheel/{wheel_run.pk}/rename/", {"title": "moderated"})
     wheel_run.refresh_from_db()
     assert wheel_run.title == "moderated"
+
+
+@pytest.mark.parametrize("who", list(VIEWERS))
+def test_the_playground_runs_api_follows_the_same_rule(people, client_for, playground_run, who):
+    client = client_for(who)
+    expected = 200 if VIEWERS[who] else 404
+    assert client.get(f"/api/playground/runs/{playground_run.pk}").status_code == expected
+    assert client.get(f"/api/playground/runs/{playground_run.pk}/export?format=json").status_code == expected
+    listed = client.get("/api/playground/runs")
+    ids = [r["id"] for r in listed.json().get("runs", [])] if listed.status_code == 200 else []
+    assert (str(playground_run.pk) in ids) == VIEWERS[who]
+    deleted = client.delete(f"/api/playground/runs/{playground_run.pk}")
+    assert deleted.status_code == (404 if not VIEWERS[who] else 200 if who == "staff" else 403)
