@@ -311,7 +311,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "[%(asctime)s] %(levelname)s %(name)s: %(message)s", "datefmt": "%H:%M:%S"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "modelworker": {"handlers": ["console"], "level": os.environ.get("MODELWORKER_LOG_LEVEL", "INFO")},
+        "modelworker": {"handlers": ["console"], "level": os.environ.get("MODELWORKER_LOG_LEVEL", "INFO"), "propagate": False},
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
