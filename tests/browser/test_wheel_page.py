@@ -212,26 +212,48 @@ def test_a_prompt_draws_segments_sized_by_the_apis_probabilities(page, daphne_se
     expect(page.locator(HISTORY)).to_have_count(0)
 
 
+RECORD_ROTATION = """() => {
+    // Every angle the wheel is drawn at, with the time: the test reads the motion back.
+    window.__turns = [];
+    const rotor = document.querySelector('#wheel-rotor');
+    new MutationObserver(() => {
+        const m = /rotate\\((-?[\\d.]+)/.exec(rotor.getAttribute('transform') || '');
+        if (m) window.__turns.push([performance.now(), Number(m[1])]);
+    }).observe(rotor, {attributes: true, attributeFilter: ['transform']});
+}"""
+
+# While the wheel rests after a spin: which segment is under the pointer?
+LANDING = """() => {
+    const svg = document.querySelector('[data-testid="wheel"]');
+    if (svg.dataset.state !== 'landed') return false;
+    const pt = svg.createSVGPoint();
+    pt.x = 200; pt.y = 200 - 150;          // just below the pointer's tip
+    const p = pt.matrixTransform(svg.getScreenCTM());
+    const hit = document.elementFromPoint(p.x, p.y);
+    const seg = hit && hit.closest('[data-testid="wheel-segment"]');
+    return {under: seg ? seg.dataset.tokenId : null, turns: window.__turns.slice()};
+}"""
+
+
 def test_a_spin_lands_on_the_drawn_segment_and_appends_that_token(page, daphne_server):
     sid = start_lesson(page)
     center_wheel(page)
+    page.evaluate(RECORD_ROTATION)
     page.get_by_test_id("spin").click()
     expect(page.get_by_test_id("wheel")).to_have_attribute("data-state", "spinning")
+    landing = page.wait_for_function(LANDING, timeout=15_000).json_value()
 
-    # While the wheel rests after the spin: which segment is under the pointer?
-    landing = page.wait_for_function(
-        """() => {
-            const svg = document.querySelector('[data-testid="wheel"]');
-            if (svg.dataset.state !== 'landed') return false;
-            const pt = svg.createSVGPoint();
-            pt.x = 200; pt.y = 200 - 150;          // just below the pointer's tip
-            const p = pt.matrixTransform(svg.getScreenCTM());
-            const hit = document.elementFromPoint(p.x, p.y);
-            const seg = hit && hit.closest('[data-testid="wheel-segment"]');
-            return {under: seg ? seg.dataset.tokenId : null, rotation: svg.dataset.rotation};
-        }""",
-        timeout=15_000,
-    ).json_value()
+    # It turned several times round, fast at first and slowing to a stop.
+    turns = landing["turns"]
+    assert len(turns) > 20 and turns[-1][1] - turns[0][1] > 3 * 360, turns[:3]
+    duration = turns[-1][0] - turns[0][0]
+
+    def speed(t0, t1):
+        inside = [(t, a) for t, a in turns if t0 <= t <= t1]
+        return (inside[-1][1] - inside[0][1]) / max(inside[-1][0] - inside[0][0], 1)
+
+    start = turns[0][0]
+    assert speed(start, start + duration / 4) > 4 * speed(start + duration * 3 / 4, start + duration)
 
     expect(page.locator(HISTORY)).to_have_count(1)
     wait_until_ready(page)
@@ -248,6 +270,19 @@ def test_a_spin_lands_on_the_drawn_segment_and_appends_that_token(page, daphne_s
     expect(token).to_have_attribute("data-method", "spun")
     assert drawn["token_text"].strip() in token.inner_text()
     assert token.get_attribute("data-tip").startswith(f"{drawn['token_text'].replace(' ', '␠')} · {percent(drawn['probability'])} · ")
+
+
+def test_with_reduced_motion_the_wheel_jumps_straight_to_the_drawn_segment(new_context, daphne_server):
+    page = new_context(reduced_motion="reduce").new_page()
+    sid = start_lesson(page)
+    center_wheel(page)
+    page.evaluate(RECORD_ROTATION)
+    page.get_by_test_id("spin").click()
+    landing = page.wait_for_function(LANDING, timeout=15_000).json_value()
+    assert len(landing["turns"]) == 1  # one move, no animation frames
+    expect(page.locator(HISTORY)).to_have_count(1)
+    drawn = api_history(daphne_server, sid)[0]
+    assert landing["under"] == ("other" if drawn["category"] == "other" else str(drawn["token_id"]))
 
 
 def test_clicking_a_segment_or_a_legend_entry_appends_it(page, daphne_server):
