@@ -405,6 +405,36 @@ def test_the_whole_lesson_works_with_the_keyboard_alone(page, daphne_server):
     assert [h["token_id"] for h in history] == [int(chosen), int(legend_id)]
 
 
+def test_a_model_that_is_still_loading_is_shown_as_loading(page):
+    """Only one model exists here and the server has loaded it, so the list the
+    page receives is rewritten to say "loading" until the test lets it through;
+    everything else (the page, the API, the session) is real."""
+    loading = {"on": True}
+
+    def models(route):
+        response = route.fetch()
+        body = response.json()
+        if loading["on"]:
+            for model in body["models"]:
+                if model["id"] == "smollm2-135m":
+                    model["status"] = "loading"
+        route.fulfill(response=response, json=body)
+
+    page.route("**/api/models", models)
+    page.goto("/")
+    status = page.get_by_test_id("model-status")
+    expect(status).to_contain_text("Loading SmolLM2 (135M)…")
+    expect(status).to_have_attribute("data-status", "loading")
+    expect(page.locator('option[value="smollm2-135m"]')).to_have_text("SmolLM2 (135M) (loading…)")
+
+    loading["on"] = False
+    page.get_by_test_id("prompt-input").fill(PROMPT)
+    page.get_by_test_id("prompt-submit").click()
+    wait_until_ready(page)
+    expect(status).to_contain_text("ready")
+    expect(page.locator('option[value="smollm2-135m"]')).to_have_text("SmolLM2 (135M)")
+
+
 def test_an_over_long_prompt_shows_the_apis_error_next_to_the_prompt(page):
     page.goto("/")
     page.get_by_test_id("prompt-input").fill("a" * 2001)
