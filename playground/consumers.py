@@ -148,6 +148,11 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
         await self.on_models({})
 
     async def disconnect(self, code):
+        # Shielded: the server may cancel a closing consumer (after its close
+        # timeout); the cache must be freed all the same.
+        await asyncio.shield(asyncio.ensure_future(self._close_stream()))
+
+    async def _close_stream(self):
         # Stop generating at once, wait for a step already inside the engine
         # (it would write this stream's KV entry after we free it), then free it.
         await self._cancel_task()

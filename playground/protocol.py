@@ -60,7 +60,11 @@ def limits() -> dict:
         "max_speed_ms": pg["MAX_SPEED_MS"],
         "default_speed_ms": pg.get("DEFAULT_SPEED_MS", 500),
         "max_input_chars": pg.get("MAX_INPUT_CHARS", 4000),
-        "step_timeout_seconds": pg.get("STEP_TIMEOUT_SECONDS", 5.0),
+        # A step slower than this pauses the stream with an error. The drawer
+        # itself pauses after 5 s without a token (the seed's timeout); this is
+        # the server's own bound for any client, above the worker's batching
+        # delays on a busy machine.
+        "step_timeout_seconds": pg.get("STEP_TIMEOUT_SECONDS", 15.0),
         "max_temperature": settings.WHEEL["MAX_TEMPERATURE"],
         "min_temperature": 0.01,
     }

@@ -4,7 +4,7 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from wheel.serializers import FiniteFloatField, StrictIntegerField, clean_text
+from wheel.serializers import ErrorOut, FiniteFloatField, StrictIntegerField  # noqa: F401 (ErrorOut: one schema component)
 
 
 class GenerateNextTokenIn(serializers.Serializer):
@@ -16,11 +16,11 @@ class GenerateNextTokenIn(serializers.Serializer):
     )
     context = serializers.CharField(trim_whitespace=False, max_length=settings.PLAYGROUND.get("MAX_INPUT_CHARS", 4000))
     temperature = FiniteFloatField(min_value=0.01, max_value=settings.WHEEL["MAX_TEMPERATURE"], required=False, default=None)
-    top_k = StrictIntegerField(min_value=0, required=False, default=0)
+    top_k = StrictIntegerField(min_value=0, max_value=1_000_000, required=False, default=0)
     top_p = FiniteFloatField(min_value=1e-6, max_value=1.0, required=False, default=None)
-    context_window = StrictIntegerField(min_value=1, required=False, default=None)
+    context_window = StrictIntegerField(min_value=1, max_value=1_000_000, required=False, default=None)
     greedy = serializers.BooleanField(required=False, default=False)
-    seed = StrictIntegerField(min_value=0, required=False, default=None)
+    seed = StrictIntegerField(min_value=0, max_value=2**63 - 1, required=False, default=None)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,20 +46,38 @@ class GenerateNextTokenOut(serializers.Serializer):
     model = serializers.CharField()
 
 
-class ErrorOut(serializers.Serializer):
-    error = serializers.CharField()
-    message = serializers.CharField()
-
-
 class RunSummaryOut(serializers.Serializer):
     id = serializers.UUIDField()
-    title = serializers.CharField()
+    title = serializers.CharField(allow_blank=True)
     model = serializers.CharField()
     input_text = serializers.CharField()
     generated_text = serializers.CharField()
     tokens = serializers.IntegerField()
     hand_chosen = serializers.IntegerField()
-    finished_reason = serializers.CharField()
-    owner = serializers.CharField()
+    finished_reason = serializers.CharField(allow_blank=True)
+    owner = serializers.CharField(allow_null=True)
     classroom_id = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+class RunListOut(serializers.Serializer):
+    runs = RunSummaryOut(many=True)
+
+
+class RunTokenOut(serializers.Serializer):
+    token_id = serializers.IntegerField()
+    token = serializers.CharField()
+    probability = serializers.FloatField()
+    chosen_by = serializers.ChoiceField(choices=["model", "hand"])
+    probabilities = ProbabilityOut(many=True)
+
+
+class RunDetailOut(RunSummaryOut):
+    prompt_token_ids = serializers.ListField(child=serializers.IntegerField())
+    settings = serializers.DictField()
+    token_list = RunTokenOut(many=True)
+
+
+class RunDeletedOut(serializers.Serializer):
+    deleted = serializers.BooleanField()
+    run_id = serializers.UUIDField()

@@ -13,7 +13,8 @@ from tokenwheel_site.errors import ApiError
 from . import serializers as s
 from . import services
 
-ERRORS = {400: s.ErrorOut, 404: s.ErrorOut, 500: s.ErrorOut}
+ERRORS = {400: s.ErrorOut, 404: s.ErrorOut, 429: s.ErrorOut, 500: s.ErrorOut}
+READ_ERRORS = {403: s.ErrorOut, 404: s.ErrorOut, 429: s.ErrorOut}
 
 
 class GenerateNextTokenView(APIView):
@@ -29,7 +30,7 @@ class GenerateNextTokenView(APIView):
 
 
 class RunListView(APIView):
-    @extend_schema(responses={200: s.RunSummaryOut(many=True)}, operation_id="list_playground_runs")
+    @extend_schema(responses={200: s.RunListOut, **READ_ERRORS}, operation_id="list_playground_runs")
     def get(self, request):
         if not request.user.is_authenticated:
             raise ApiError("Not authenticated", "Sign in to see your saved runs.", 403)
@@ -38,11 +39,11 @@ class RunListView(APIView):
 
 
 class RunDetailView(APIView):
-    @extend_schema(responses={200: s.RunSummaryOut, 404: s.ErrorOut}, operation_id="get_playground_run")
+    @extend_schema(responses={200: s.RunDetailOut, **READ_ERRORS}, operation_id="get_playground_run")
     def get(self, request, run_id):
         return Response(services.run_detail(services.get_run(request.user, run_id)))
 
-    @extend_schema(responses={200: s.ErrorOut, 404: s.ErrorOut}, operation_id="delete_playground_run")
+    @extend_schema(responses={200: s.RunDeletedOut, **READ_ERRORS}, operation_id="delete_playground_run")
     def delete(self, request, run_id):
         run = services.get_run(request.user, run_id)
         from classrooms import policy
@@ -55,14 +56,14 @@ class RunDetailView(APIView):
 
 class RunExportView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["json", "text"])],
-        responses={200: None, 404: s.ErrorOut},
+        parameters=[OpenApiParameter("format", str, enum=["json", "text"], required=False)],
+        responses={(200, "application/json"): dict, (200, "text/plain"): str, 400: s.ErrorOut, **READ_ERRORS},
         operation_id="export_playground_run",
     )
     def get(self, request, run_id):
         run = services.get_run(request.user, run_id)
         fmt = request.query_params.get("format", "json")
-        if fmt not in ("json", "text", "txt"):
+        if fmt not in ("json", "text"):
             raise ApiError("Invalid request", "format must be json or text.", 400)
         if fmt == "json":
             body, ctype, ext = json.dumps(services.run_detail(run), indent=2), "application/json", "json"

@@ -664,6 +664,7 @@ function onModels(msg) {
   }
   describeModel();
   renderControls();
+  if (ui.input.value && modelReady(ui.model.value) && !app.inputTokens.count) scheduleTokenize();
   if (app.models.some((m) => ["loading", "not_loaded"].includes(m.status) && m.id === ui.model.value)) pollModels();
   else stopPollingModels();
 }

@@ -15,6 +15,7 @@ class Socket:
 
     def __init__(self, communicator):
         self.c = communicator
+        self.closed = False
         self.hello = None
         self.models = None
 
@@ -58,7 +59,8 @@ class Socket:
         return await self.c.receive_nothing(timeout=timeout)
 
     async def close(self):
-        await self.c.disconnect()
+        self.closed = True
+        await self.c.disconnect(timeout=20)
 
 
 async def open_socket(cookies: dict | None = None, origin=ORIGIN) -> Socket:
@@ -79,8 +81,9 @@ async def open_socket(cookies: dict | None = None, origin=ORIGIN) -> Socket:
 
 
 @pytest.fixture
-def ws(engine):
-    """``await ws()`` opens a socket; every socket is closed after the test."""
+async def ws(engine):
+    """``await ws()`` opens a socket; every socket still open is closed after
+    the test (as a browser leaving the page would), so its stream is freed."""
     opened = []
 
     async def make(**kwargs):
@@ -89,7 +92,9 @@ def ws(engine):
         return sock
 
     yield make
-    # Communicators left open are torn down by channels' test machinery.
+    for sock in opened:
+        if not sock.closed:
+            await sock.close()
 
 
 def as_json(obj):

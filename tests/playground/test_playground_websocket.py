@@ -234,12 +234,17 @@ async def test_an_end_of_text_token_finishes_the_run(ws, smol):
 async def test_disconnect_mid_stream_stops_generation_and_frees_the_cache(ws, smol):
     s = await ws()
     key = f"playground:{s.hello['stream_id']}"
-    await s.send(type="start", text=PROMPT, speed_ms=0, max_tokens=500, context_window=512)
+    # A text no other test used: its steps are real forward passes, not logits-cache hits.
+    text = f"Disconnect test {s.hello['stream_id']}: the"
+    await s.send(type="start", text=text, speed_ms=0, max_tokens=500, context_window=512)
     await s.tokens(3)
     assert key in smol.kv._data  # the stream's KV cache is live while it plays
     await s.close()
-    # Give a step that was inside the engine time to finish, then look.
-    await asyncio.sleep(0.3)
+    # The consumer waits for a step already inside the engine, then frees the entry.
+    for _ in range(100):
+        if key not in smol.kv._data:
+            break
+        await asyncio.sleep(0.1)
     assert key not in smol.kv._data
     passes = smol.forward_count
     await asyncio.sleep(1.0)
@@ -336,13 +341,16 @@ async def test_an_unavailable_model_is_refused_with_its_reason(ws):
 
 async def test_too_many_messages_per_second_are_refused(ws, settings):
     s = await ws()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
     for _ in range(40):
         await s.send(type="set_speed", speed_ms=500)
     replies = [await s.recv() for _ in range(40)]
+    elapsed = loop.time() - t0
     limited = [r for r in replies if r["type"] == "error" and r["code"] == "rate_limited"]
     accepted = [r for r in replies if r["type"] == "speed"]
     assert limited and accepted
-    assert len(accepted) <= 21  # the burst allowance, plus what refilled meanwhile
+    assert len(accepted) <= 20 + 20 * elapsed + 1  # the burst allowance, plus what refilled meanwhile
     assert all(r["retry_after_ms"] > 0 for r in limited)
     await asyncio.sleep(1.1)
     await s.send(type="set_speed", speed_ms=300)
@@ -350,7 +358,7 @@ async def test_too_many_messages_per_second_are_refused(ws, settings):
 
 
 async def test_a_step_slower_than_the_timeout_pauses_with_a_message(ws, settings):
-    # A step has a time limit (5 s by default); make it unreachable instead of
+    # A step has a time limit (15 s by default); make it unreachable instead of
     # making the model slow.
     settings.PLAYGROUND = {**settings.PLAYGROUND, "STEP_TIMEOUT_SECONDS": 0.0005}
     s = await ws()
