@@ -159,6 +159,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# WhiteNoise warns at every start when this folder is missing (before any collectstatic).
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Production: STATICFILES_BACKEND=whitenoise.storage.CompressedManifestStaticFilesStorage
 # and `manage.py collectstatic` (hashed, compressed, cached for a year).
 STATICFILES_BACKEND = os.environ.get("STATICFILES_BACKEND", "django.contrib.staticfiles.storage.StaticFilesStorage")
