@@ -10,9 +10,22 @@ The protocol (every value is plain data; ``payload``, ``result`` and
 carry what students type: lone surrogates, integers past 64 bits)::
 
     web -> "model-worker"   {"type": "model.request", "id", "op", "payload",
-                             "reply_channel", "deadline"}
-    worker -> reply_channel {"type": "model.working", "id", "worker"}   every HEARTBEAT_SECONDS
-    worker -> reply_channel {"type": "model.reply", "id", "worker", "result" | "error"}
+                             "reply_channel", "heartbeat_channel", "deadline"}
+    worker -> reply_channel {"type": "model.reply", "id", "worker", "worker_channel",
+                             "result" | "error"}
+    worker -> heartbeat_channel, every HEARTBEAT_SECONDS while it works:
+                            {"type": "model.working", "ids": [every request from that
+                             web process it is still working on], "worker"}
+
+(``heartbeat_channel`` is one per web process and event loop, read by a task
+of its own: one heartbeat message per web process, not one per request.)
+
+A request that carries a ``cache_key`` (a wheel session, a playground
+stream) goes, after its first answer, straight to the worker that answered
+it (``worker_channel``, that worker's own channel), so every step extends
+the KV cache that worker already holds instead of re-reading the context on
+another one. If that worker goes silent, the request falls back to
+``model-worker``.
 
 Channel layers deliver at most once, so the web side never trusts a message
 to arrive. It waits for the reply for at most ``TIMEOUT_SECONDS``, and for
@@ -33,6 +46,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import OrderedDict
 
 from django.conf import settings
 
@@ -40,6 +54,9 @@ from .errors import ModelError
 
 log = logging.getLogger("modelworker")
 
+# Replies and heartbeats share one prefix: channels-redis reads all of a
+# layer's process-specific channels through one list per prefix, under one
+# lock, so a second prefix would stall replies behind the heartbeat reader.
 REPLY_PREFIX = "model-reply"
 
 try:  # the Redis layer is optional: tests and `make run` use the in-memory one
@@ -60,15 +77,16 @@ def _config(name, default):
 
 
 class RedisChannelLayer(_RedisChannelLayer):
-    """channels-redis with two fixes production needs.
+    """channels-redis with three changes production needs.
 
-    * Several receivers on one general channel (two model workers on
-      ``model-worker``) share one ``$inflight`` backup list in channels-redis;
-      each receive first pushes that whole list back, including messages the
-      other worker has just taken, so ~15% of requests ran twice
-      (django/channels_redis#163). General channels here are popped plainly:
-      at most once, as the channel-layer spec asks. Process-specific channels
-      (replies, websockets) keep the original code: only one process reads them.
+    * Messages are popped plainly (at most once, as the channel-layer spec
+      asks). channels-redis keeps every received message in a shared
+      ``$inflight`` list and, before each receive, pushes that whole list back:
+      with two model workers on ``model-worker`` it re-delivered messages the
+      other worker had just taken (~15% of requests ran twice,
+      django/channels_redis#163), and it costs four Redis round trips per
+      message where one does.
+    * ``send`` pipelines its four commands: two round trips instead of four.
     * ``receive()`` survives a Redis outage: it retries until Redis is back
       instead of raising, so ``runworker`` and websocket consumers do not die
       with it. Senders still see the error at once (and answer 503).
@@ -77,14 +95,37 @@ class RedisChannelLayer(_RedisChannelLayer):
     RETRY_MAX_SECONDS = 2.0
 
     async def _brpop_with_clean(self, index, channel, timeout):
-        if "!" in channel:
-            return await super()._brpop_with_clean(index, channel, timeout)
         result = await self.connection(index).bzpopmin(channel, timeout=timeout)
         return None if result is None else result[1]
 
     async def _clean_receive_backup(self, index, channel):
+        return None
+
+    async def send(self, channel, message):
+        from channels.exceptions import ChannelFull
+
+        assert isinstance(message, dict), "message is not a dict"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        assert "__asgi_channel__" not in message
+        target = channel
         if "!" in channel:
-            await super()._clean_receive_backup(index, channel)
+            message = {**message, "__asgi_channel__": channel}
+            target = self.non_local_name(channel)
+            index = self.consistent_hash(channel)
+        else:
+            index = next(self._send_index_generator)
+        key = self.prefix + target
+        connection = self.connection(index)
+        async with connection.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(key, min=0, max=int(time.time()) - int(self.expiry))
+            pipe.zcount(key, "-inf", "+inf")
+            _, queued = await pipe.execute()
+        if queued >= self.get_capacity(channel):
+            raise ChannelFull()
+        async with connection.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {self.serialize(message): time.time()})
+            pipe.expire(key, int(self.expiry))
+            await pipe.execute()
 
     async def receive(self, channel):
         delay = 0.1
@@ -105,7 +146,7 @@ class RedisChannelLayer(_RedisChannelLayer):
 
 
 class _Lost(Exception):
-    """No worker said anything for LIVENESS_SECONDS."""
+    """No word from the worker about this request for LIVENESS_SECONDS."""
 
     def __init__(self, heard: bool):
         self.heard = heard
@@ -113,6 +154,8 @@ class _Lost(Exception):
 
 class ChannelLayerBackend:
     """``modelworker.client``'s backend when ``MODELWORKER["BACKEND"] == "channels"``."""
+
+    AFFINITY_ENTRIES = 20000
 
     def __init__(self):
         self.channel = _config("CHANNEL", "model-worker")
@@ -125,7 +168,13 @@ class ChannelLayerBackend:
         self._layers_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
-        self._waiting: set[str] = set()
+        # request id -> time.monotonic() of the last word about it (heartbeats included).
+        self._heard: dict[str, float] = {}
+        self._heartbeat_channels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._waiting: set[str] = set()  # reply channels being awaited
+        # cache_key (a wheel session, a playground stream) -> the worker channel
+        # that holds its KV cache: later steps go there, not to any worker.
+        self._affinity: OrderedDict[str, str] = OrderedDict()
         self.retries = 0  # requests sent again after their worker went silent
 
     # ---- the two entry points
@@ -147,16 +196,19 @@ class ChannelLayerBackend:
         return future.result()
 
     async def arequest(self, op: str, payload: dict) -> dict:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+        deadline = time.monotonic() + self.timeout
         body = json.dumps(payload)
+        cache_key = payload.get("cache_key") if isinstance(payload.get("cache_key"), str) else None
         attempt = 0
         while True:
             attempt += 1
+            pinned = self._affinity.get(cache_key) if cache_key else None
             try:
-                return await self._attempt(op, body, deadline)
+                result, worker_channel = await self._attempt(op, body, deadline, pinned or self.channel)
             except _Lost as lost:
-                left = deadline - loop.time()
+                if cache_key:
+                    self._affinity.pop(cache_key, None)
+                left = deadline - time.monotonic()
                 if attempt == 1 and left > self.liveness:
                     self.retries += 1
                     log.warning("no word from a model worker for %.1f s on %s; sending it again", self.liveness, op)
@@ -174,11 +226,24 @@ class ChannelLayerBackend:
                     "Start one with `python manage.py runworker model-worker` on a machine that reaches the same Redis.",
                     503,
                 ) from None
+            self._remember_worker(op, cache_key, worker_channel)
+            return result
 
     def preload(self, model_id: str):
         """Workers load their models when they start; nothing to do here."""
 
     # ---- internals
+
+    def _remember_worker(self, op, cache_key, worker_channel):
+        if not cache_key:
+            return
+        if op == "release" or not worker_channel:
+            self._affinity.pop(cache_key, None)
+            return
+        self._affinity[cache_key] = worker_channel
+        self._affinity.move_to_end(cache_key)
+        while len(self._affinity) > self.AFFINITY_ENTRIES:
+            self._affinity.popitem(last=False)
 
     def _own_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -206,8 +271,33 @@ class ChannelLayerBackend:
                 layer = self._layers[loop] = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         return layer
 
-    async def _attempt(self, op: str, body: str, deadline: float) -> dict:
-        loop = asyncio.get_running_loop()
+    async def _heartbeat_channel(self, layer) -> str:
+        """This loop's heartbeat channel, and the task that reads it."""
+        name = self._heartbeat_channels.get(layer)
+        if name is None:
+            name = await layer.new_channel(REPLY_PREFIX)
+            if layer in self._heartbeat_channels:  # another coroutine won the race
+                return self._heartbeat_channels[layer]
+            self._heartbeat_channels[layer] = name
+            asyncio.ensure_future(self._read_heartbeats(layer, name))
+        return name
+
+    async def _read_heartbeats(self, layer, name):
+        while True:
+            try:
+                message = await layer.receive(name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never stop listening: a silent listener would make every worker look dead
+                log.exception("reading model worker heartbeats failed")
+                await asyncio.sleep(0.5)
+                continue
+            heard_at = time.monotonic()
+            for request_id in message.get("ids") or ():
+                if request_id in self._heard:
+                    self._heard[request_id] = heard_at
+
+    async def _attempt(self, op: str, body: str, deadline: float, channel: str):
         layer = self._layer()
         request_id = uuid.uuid4().hex
         reply_channel = await layer.new_channel(REPLY_PREFIX)
@@ -217,22 +307,24 @@ class ChannelLayerBackend:
             "op": op,
             "payload": body,
             "reply_channel": reply_channel,
-            "deadline": time.time() + max(0.0, deadline - loop.time()),
+            "heartbeat_channel": await self._heartbeat_channel(layer),
+            "deadline": time.time() + max(0.0, deadline - time.monotonic()),
         }
         self._waiting.add(reply_channel)
+        self._heard[request_id] = time.monotonic()
         try:
-            await self._send(layer, message, deadline)
+            await self._send(layer, channel, message, deadline)
             return await self._await_reply(layer, reply_channel, request_id, deadline)
         finally:
             self._waiting.discard(reply_channel)
+            self._heard.pop(request_id, None)
             self._forget(layer, reply_channel)
 
-    async def _send(self, layer, message, deadline):
+    async def _send(self, layer, channel, message, deadline):
         from channels.exceptions import ChannelFull
 
-        loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(layer.send(self.channel, message), max(0.1, min(5.0, deadline - loop.time())))
+            await asyncio.wait_for(layer.send(channel, message), max(0.1, min(5.0, deadline - time.monotonic())))
         except ChannelFull:
             raise ModelError(
                 "worker_busy",
@@ -247,33 +339,28 @@ class ChannelLayerBackend:
             raise ModelError("worker_unavailable", f"The message broker (Redis) cannot be reached: {exc}", 503) from None
 
     async def _await_reply(self, layer, reply_channel, request_id, deadline):
-        loop = asyncio.get_running_loop()
-        last_word = loop.time()
-        heard = False
+        sent_at = time.monotonic()
         while True:
-            now = loop.time()
+            now = time.monotonic()
             if now >= deadline:
                 raise ModelError(
                     "worker_timeout", f"The model worker did not answer within {self.timeout:g} s; try again.", 503
                 )
+            last_word = self._heard.get(request_id, sent_at)
             wait = min(deadline, last_word + self.liveness) - now
             if wait <= 0:
-                raise _Lost(heard)
+                raise _Lost(heard=last_word > sent_at)
             try:
                 reply = await asyncio.wait_for(layer.receive(reply_channel), wait)
             except asyncio.TimeoutError:
-                continue
+                continue  # heartbeats arrive on the heartbeat channel: look again
             except BROKER_ERRORS as exc:  # the in-memory layer never raises these
                 raise ModelError("worker_unavailable", f"The message broker (Redis) was lost: {exc}", 503) from None
             if reply.get("id") != request_id:
                 continue
-            last_word = loop.time()
-            heard = True
-            if reply.get("type") == "model.working":
-                continue
             if reply.get("error") is not None:
                 raise ModelError.from_dict(json.loads(reply["error"]))
-            return json.loads(reply["result"])
+            return json.loads(reply["result"]), reply.get("worker_channel")
 
     def _forget(self, layer, reply_channel):
         """Drop what channels-redis buffered for reply channels nobody awaits
@@ -284,6 +371,7 @@ class ChannelLayerBackend:
             return
         buffers.pop(reply_channel, None)
         if len(buffers) > len(self._waiting) + 64:
+            keep = self._waiting | set(self._heartbeat_channels.values())
             for name in list(buffers):
-                if name.startswith(REPLY_PREFIX) and name not in self._waiting:
+                if name.startswith(REPLY_PREFIX) and name not in keep:
                     buffers.pop(name, None)

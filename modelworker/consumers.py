@@ -68,12 +68,15 @@ def _handle(op: str, payload_json: str) -> str:
 
 
 class ModelWorkerConsumer(AsyncConsumer):
-    """Answers ``model.request`` messages. Never awaits a request inside the
-    dispatch: that would make the worker answer one request at a time."""
+    """Answers ``model.request`` messages, from ``model-worker`` and from its
+    own channel (requests of sessions whose KV cache it holds). Never awaits
+    a request inside the dispatch: that would answer one request at a time."""
 
     async def model_request(self, message):
-        if not hasattr(self, "_tasks"):
+        if not hasattr(self, "_inflight"):
+            self._inflight: dict[str, str] = {}  # request id -> its web process's heartbeat channel
             self._tasks = set()
+            self._heartbeat = asyncio.ensure_future(self._heartbeats())
         task = asyncio.ensure_future(self._answer(message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -87,7 +90,7 @@ class ModelWorkerConsumer(AsyncConsumer):
         if late > CLOCK_SKEW_GRACE_SECONDS:
             log.warning("dropping %s: its sender gave up %.0f s ago (or this machine's clock is wrong)", op, late)
             return
-        heartbeat = asyncio.ensure_future(self._heartbeat(reply_channel, request_id))
+        self._inflight[request_id] = message.get("heartbeat_channel") or reply_channel
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(executor(), _handle, str(op), message.get("payload"))
@@ -98,22 +101,33 @@ class ModelWorkerConsumer(AsyncConsumer):
             log.exception("model request %s failed", op)
             body = {"error": json.dumps(ModelError("generation_failed", f"The model worker failed: {exc}", 500).to_dict())}
         finally:
-            # No heartbeat may follow the reply: stop it before answering.
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
-        await self._reply(reply_channel, {"type": "model.reply", "id": request_id, "worker": WORKER_NAME, **body})
+            self._inflight.pop(request_id, None)
+        await self._reply(
+            reply_channel,
+            {"type": "model.reply", "id": request_id, "worker": WORKER_NAME, "worker_channel": self.channel_name, **body},
+        )
 
-    async def _heartbeat(self, reply_channel, request_id):
+    async def _heartbeats(self):
+        """Every HEARTBEAT_SECONDS, tell each web process which of its requests
+        this worker is still working on: one message per process, not per request."""
         interval = float(_config("HEARTBEAT_SECONDS", 0.5))
         while True:
             await asyncio.sleep(interval)
-            await self._reply(reply_channel, {"type": "model.working", "id": request_id, "worker": WORKER_NAME})
+            per_channel: dict[str, list[str]] = {}
+            for request_id, heartbeat_channel in list(self._inflight.items()):
+                per_channel.setdefault(heartbeat_channel, []).append(request_id)
+            await asyncio.gather(
+                *(
+                    self._reply(channel, {"type": "model.working", "ids": ids, "worker": WORKER_NAME})
+                    for channel, ids in per_channel.items()
+                )
+            )
 
     async def _reply(self, reply_channel, message):
         try:
             await self.channel_layer.send(reply_channel, message)
         except Exception as exc:  # Redis gone, or the web process gave up and its channel filled
-            log.warning("could not answer on %s: %s", reply_channel, exc)
+            log.warning("could not answer on %s: %r", reply_channel, exc)
 
 
 def start_worker():

@@ -44,7 +44,8 @@ class WorkerTask:
         from modelworker.routing import channel_consumers
 
         self.worker = Worker(ChannelNameRouter(channel_consumers), ["model-worker"], layer)
-        self.task = asyncio.ensure_future(self.worker.handle())
+        # The listener itself (Worker.handle would start it as a task it never cancels).
+        self.task = asyncio.ensure_future(self.worker.listener("model-worker"))
 
     async def stop(self):
         self.task.cancel()
@@ -60,11 +61,11 @@ async def worker(layer, engine):
     await running.stop()
 
 
-async def silent_worker(layer, heartbeats=0):
+async def silent_worker(layer, heartbeats=0, channel="model-worker"):
     """A worker that takes one request, says it is working ``heartbeats`` times, then dies."""
-    message = await layer.receive("model-worker")
+    message = await layer.receive(channel)
     for _ in range(heartbeats):
-        await layer.send(message["reply_channel"], {"type": "model.working", "id": message["id"]})
+        await layer.send(message["heartbeat_channel"], {"type": "model.working", "ids": [message["id"]]})
         await asyncio.sleep(0.1)
     return message
 
@@ -151,3 +152,34 @@ async def test_requests_in_flight_together_share_forward_passes_in_one_worker(ba
     rows = smol.batched_rows - before_rows
     assert rows == 16
     assert passes <= 8, f"16 concurrent requests took {passes} forward passes: the worker answered them one by one"
+
+
+async def test_a_sessions_steps_stay_on_the_worker_holding_its_cache_and_move_when_it_dies(backend, layer, engine):
+    first, second = WorkerTask(layer), WorkerTask(layer)
+    try:
+        ids = engine.handle("tokenize", {"model": MODEL, "text": "Step by step"})["ids"]
+        step = {"model": MODEL, "ids": ids, "greedy": True, "cache_key": "stream:abc"}
+        await backend.arequest("next_token", step)
+        pinned = backend._affinity["stream:abc"]
+        for _ in range(4):
+            await backend.arequest("next_token", step)
+            assert backend._affinity["stream:abc"] == pinned
+        # Requests without a cache key go to any worker.
+        await backend.arequest("models", {})
+        assert set(backend._affinity) == {"stream:abc"}
+
+        # Both workers die (nobody reads the pinned worker's channel any more);
+        # a fresh one starts: the next step falls back to the shared channel.
+        await first.stop()
+        await second.stop()
+        fresh = WorkerTask(layer)
+        try:
+            result = await asyncio.wait_for(backend.arequest("next_token", step), 5)
+        finally:
+            await fresh.stop()
+        assert result["token_id"] >= 0
+        assert backend.retries == 1
+        assert backend._affinity["stream:abc"] != pinned
+    finally:
+        await first.stop()
+        await second.stop()
