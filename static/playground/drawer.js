@@ -44,7 +44,7 @@ const ui = {
   temperatureBValue: $("#pg-temperature-b-value"),
   columns: $("#pg-columns"),
   columnB: $("#pg-column-b"),
-  title: $("#pg-title"),
+  title: $("#pg-run-title"),
   save: $("#pg-save"),
   runs: $("#pg-runs"),
   load: $("#pg-load"),
@@ -78,6 +78,7 @@ class Column {
     this.reset();
     this.needsRestore = false;
     this.watchdog = null;
+    this.ignoreDone = 0; // "done" answers to stops nobody needs to see
   }
 
   reset() {
@@ -92,7 +93,6 @@ class Column {
     this.barsIndex = -1; // the generated token whose distribution the bars show
     this.highlight = -1; // the highlighted bar
     this.settings = {};
-    this.silentStop = false;
     this.runId = null;
     this.stopWatchdog();
   }
@@ -173,9 +173,10 @@ class Column {
     this.expectSoon();
   }
 
+  // The input changed: the run is over, without a "stopped" message on screen.
   stopQuietly() {
     if (this.state !== "idle" && this.socket.open) {
-      this.silentStop = true;
+      this.ignoreDone += 1;
       this.send({ type: "stop" });
     }
     this.reset();
@@ -280,8 +281,8 @@ class Column {
         break;
       case "done":
         this.stopWatchdog();
-        if (this.silentStop) {
-          this.silentStop = false;
+        if (this.ignoreDone > 0) {
+          this.ignoreDone -= 1;
           break;
         }
         this.state = "finished";
@@ -358,6 +359,10 @@ class Column {
   }
 
   onError(msg) {
+    if (msg.in_reply_to === "stop" && this.ignoreDone > 0) {
+      this.ignoreDone -= 1; // a quiet stop of a run the server never started
+      return;
+    }
     this.stopWatchdog();
     if (msg.code === "rate_limited" || msg.code === "not_playing") {
       console.warn("playground:", msg.message);

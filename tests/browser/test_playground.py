@@ -36,6 +36,10 @@ def open_drawer(page, path="/"):
 
 def test_play_pause_and_pick_the_second_token_with_the_keyboard(page):
     drawer = open_drawer(page)
+    # It slides in (300 ms); once there, it is 480 px wide against the right edge.
+    page.wait_for_function(
+        "() => Math.round(document.getElementById('playground-drawer').getBoundingClientRect().right) === window.innerWidth"
+    )
     box = drawer.bounding_box()
     viewport = page.viewport_size
     assert round(box["width"]) == 480 and round(box["x"] + box["width"]) == viewport["width"]  # 480 px, on the right
@@ -140,3 +144,50 @@ def test_step_max_length_context_window_and_export(page):
     with page.expect_download() as info:
         page.get_by_test_id("playground-export-text").click()
     assert open(info.value.path()).read().strip() == data["text"].strip()
+
+
+@pytest.mark.django_db(transaction=True)  # committed rows: the server sees them
+def test_a_signed_in_user_saves_loads_and_compares(page, daphne_server, django_user_model):
+    from django.test import Client
+
+    from playground.models import PlaygroundRun
+
+    user = django_user_model.objects.create_user("ada", password="pw")
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": daphne_server.url}])
+
+    drawer = open_drawer(page)
+    page.get_by_test_id("playground-input").fill("The best thing about school is")
+    page.get_by_test_id("playground-step").click()
+    page.get_by_test_id("playground-step").click()
+    expect(page.locator(GEN)).to_have_count(2)
+    page.get_by_test_id("playground-title").fill("School, two tokens")
+    page.get_by_test_id("playground-save").click()
+    expect(page.get_by_test_id("playground-status")).to_have_text("✓ Saved as “School, two tokens”.")
+    run = PlaygroundRun.objects.get(owner=user)
+    assert run.title == "School, two tokens" and len(run.tokens) == 2
+    shown = generated(page)
+    assert [t["text"] for t in shown] == [t["token"] for t in run.tokens]
+
+    # A new input clears the output; loading the saved run brings it back.
+    page.get_by_test_id("playground-input").fill("Something else")
+    expect(page.locator(GEN)).to_have_count(0)
+    runs = page.get_by_test_id("playground-runs")
+    expect(runs.locator(f'option[value="{run.pk}"]')).to_be_attached()
+    runs.select_option(str(run.pk))
+    page.get_by_test_id("playground-load").click()
+    expect(page.get_by_test_id("playground-input")).to_have_value("The best thing about school is")
+    expect(page.locator(GEN)).to_have_count(2)
+    assert generated(page) == shown
+    expect(drawer).to_have_attribute("data-state", "paused")
+
+    # Two models side by side (here the same model at two temperatures): both columns play.
+    page.locator("#pg-compare-settings summary").click()
+    page.get_by_test_id("playground-compare").check()
+    set_range(page.get_by_test_id("playground-speed"), 0)
+    page.get_by_test_id("playground-regenerate").click()
+    expect(page.locator('[data-testid="playground-output-b"] .pg-gen').nth(2)).to_be_attached()
+    expect(page.locator(GEN).nth(2)).to_be_attached()
+    expect(page.get_by_test_id("playground-compare-bar").first).to_be_attached()
+    page.get_by_test_id("playground-pause").click()
