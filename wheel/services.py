@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -387,7 +388,6 @@ def statistics(session: WheelSession) -> dict:
     events = list(session.active_events())
     n = len(events)
     log_probs = [e.log_probability for e in events]
-    from modelworker.sampling import perplexity
 
     other = sum(1 for e in events if e.category == TokenEvent.CATEGORY_OTHER)
     return {
@@ -397,7 +397,9 @@ def statistics(session: WheelSession) -> dict:
         "other_count": other,
         "other_frequency": (other / n) if n else None,
         "undo_count": session.events.filter(removed_by="undo").count(),
-        "perplexity": perplexity(log_probs) if n and None not in log_probs else None,
+        # exp(-mean log p), as modelworker.sampling.perplexity, which web processes
+        # must not import: it loads torch.
+        "perplexity": math.exp(-sum(log_probs) / n) if n and None not in log_probs else None,
         "spun_count": sum(1 for e in events if e.method == "spun"),
         "picked_count": sum(1 for e in events if e.method == "picked"),
         "other_draw_count": sum(1 for e in events if e.method == "other"),
