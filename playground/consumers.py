@@ -183,6 +183,9 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
         except ValueError as exc:
             await self._error("invalid_json", f"That message is not valid JSON: {exc}.")
             return
+        except RecursionError:  # [[[[...]]]]: json.loads gives up, the socket must not
+            await self._error("invalid_json", "That message is not valid JSON: it is nested too deeply.")
+            return
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             await self._error("bad_message", 'Each message must be a JSON object with a "type".')
             return

@@ -141,6 +141,8 @@ def input_text(msg: dict) -> str:
     text = _string(msg, "text", max_length=lim["max_input_chars"])
     if text == "":
         raise ProtocolError("empty_input", "Type something to get started...", field="text")
+    if "\x00" in text:  # PostgreSQL cannot store it: saving the run would fail
+        raise ProtocolError("invalid_field", "text must not contain NUL characters.", field="text")
     return text
 
 
