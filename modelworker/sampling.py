@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .metrics import category, log_probability, perplexity  # noqa: F401  (part of the maths API)
+
 
 def softmax(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """``softmax(logits / T)`` in float32 (float64 accumulation is not needed at 50k)."""
@@ -132,19 +134,3 @@ def rank_within_other(probs: torch.Tensor, threshold: float, token_id: int) -> i
     p = probs[token_id]
     below = torch.where(probs >= threshold, torch.zeros_like(probs), probs)
     return int((below > p).sum()) + 1
-
-
-def category(probability: float, threshold: float) -> str:
-    return "above_threshold" if probability >= threshold else "other"
-
-
-def log_probability(probability: float) -> float | None:
-    """Natural log, or None for an impossible token (JSON has no -inf)."""
-    return math.log(probability) if probability > 0 else None
-
-
-def perplexity(log_probs: list[float]) -> float | None:
-    """``exp(-mean(log p))`` over the generated tokens; None when there are none."""
-    if not log_probs:
-        return None
-    return math.exp(-sum(log_probs) / len(log_probs))

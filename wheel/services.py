@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -16,6 +15,7 @@ from rest_framework import status
 
 from classrooms import live, policy
 from modelworker import client
+from modelworker.metrics import perplexity
 from tokenwheel_site.errors import ApiError, not_found
 
 from .models import TokenEvent, WheelSession
@@ -397,9 +397,7 @@ def statistics(session: WheelSession) -> dict:
         "other_count": other,
         "other_frequency": (other / n) if n else None,
         "undo_count": session.events.filter(removed_by="undo").count(),
-        # exp(-mean log p), as modelworker.sampling.perplexity, which web processes
-        # must not import: it loads torch.
-        "perplexity": math.exp(-sum(log_probs) / n) if n and None not in log_probs else None,
+        "perplexity": perplexity(log_probs) if n and None not in log_probs else None,
         "spun_count": sum(1 for e in events if e.method == "spun"),
         "picked_count": sum(1 for e in events if e.method == "picked"),
         "other_draw_count": sum(1 for e in events if e.method == "other"),
