@@ -14,7 +14,8 @@ def throttled_server(services, prod_database, tmp_path):
     started = []
 
     def start(**limits):
-        env = base_env(prod_database, services["redis"], f"tw-limits-{uuid.uuid4().hex[:6]}:", **limits)
+        # No worker will ever answer here: give up on model requests quickly.
+        env = base_env(prod_database, services["redis"], f"tw-limits-{uuid.uuid4().hex[:6]}:", MODELWORKER_LIVENESS="0.3", **limits)
         stack = Stack(env, tmp_path, "limits")
         started.append(stack)
         stack.start_daphne()
