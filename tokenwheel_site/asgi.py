@@ -14,12 +14,13 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  #
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from modelworker import client  # noqa: E402
+from tokenwheel_site.limits import SocketCap  # noqa: E402
 from tokenwheel_site.routing import channel_consumers, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(SocketCap(URLRouter(websocket_urlpatterns)))),
         "channel": ChannelNameRouter(channel_consumers),
     }
 )

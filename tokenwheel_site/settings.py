@@ -237,6 +237,14 @@ WHEEL = {
     "ANONYMOUS_TTL_SECONDS": envint("WHEEL_ANONYMOUS_TTL_SECONDS", 3600),
 }
 
+# Caps for what throttles do not bound (tokenwheel_site/limits.py, wheel/services.py).
+LIMITS = {
+    "SOCKETS_PER_USER": envint("LIMIT_SOCKETS_PER_USER", 10),
+    "SOCKETS_PER_ADDRESS": envint("LIMIT_SOCKETS_PER_ADDRESS", 300),
+    # Wheel sessions a signed-in user has in use (touched within the last hour).
+    "ACTIVE_SESSIONS_PER_USER": envint("LIMIT_ACTIVE_SESSIONS_PER_USER", 50),
+}
+
 PLAYGROUND = {
     "CONTEXT_WINDOW": envint("PLAYGROUND_CONTEXT_WINDOW", 64),
     "MAX_TOKENS": envint("PLAYGROUND_MAX_TOKENS", 500),

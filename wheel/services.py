@@ -145,7 +145,24 @@ def _cache_key(session: WheelSession) -> str:
 # --------------------------------------------------------------------------- operations
 
 
+def _check_active_session_cap(user):
+    """A signed-in user holds at most LIMITS["ACTIVE_SESSIONS_PER_USER"] sessions in use
+    (their sessions never expire; anonymous ones do, and their creation is throttled)."""
+    limit = settings.LIMITS["ACTIVE_SESSIONS_PER_USER"]
+    if not limit or not user or not user.is_authenticated:
+        return
+    since = timezone.now() - timezone.timedelta(seconds=settings.WHEEL["ANONYMOUS_TTL_SECONDS"])
+    active = WheelSession.objects.filter(owner=user, last_accessed__gte=since).count()
+    if active >= limit:
+        raise ApiError(
+            "Too many sessions",
+            f"You have {active} wheel sessions in use (at most {limit}): delete one, or wait an hour for one to go idle.",
+            status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+
+
 def create_session(user, model_name: str | None, classroom=None, lesson=None, params=None) -> WheelSession:
+    _check_active_session_cap(user)
     model_name = model_name or client.default_model()
     model_call(client.request, "load", model=model_name)
     session = WheelSession.objects.create(
@@ -405,6 +422,7 @@ def statistics(session: WheelSession) -> dict:
 
 
 def fork(session: WheelSession, user) -> WheelSession:
+    _check_active_session_cap(user)
     # The fork stays in the class (and lesson) if its new owner is in that class.
     in_class = session.classroom is not None and policy.role_in(user, session.classroom) is not None
     with transaction.atomic():
