@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from .conftest import PYTHON, ROOT, Stack, base_env, json_body
+from .conftest import PYTHON, ROOT, Stack, base_env, cleanup_prefix, json_body
 from .wsclient import Closed
 
 
@@ -28,6 +28,7 @@ def throttled_server(services, prod_database, tmp_path):
     yield start
     for stack in started:
         stack.stop()
+        cleanup_prefix(stack.env["REDIS_URL"], stack.env["REDIS_PREFIX"])
 
 
 def test_an_anonymous_client_is_throttled_with_retry_after_and_a_forged_forwarded_for_does_not_help(throttled_server):
