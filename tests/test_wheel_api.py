@@ -174,6 +174,13 @@ def test_malformed_json_is_400_in_the_error_shape(api, session_id):
     assert response.json()["error"] == "Invalid JSON"
 
 
+def test_a_body_over_the_size_limit_is_413_in_json(api, prompted):
+    response = post(api, f"/api/sessions/{prompted}/set-prompt", {"prompt": "a" * 300_000})
+    assert response.status_code == 413
+    assert response.json()["error"] == "Request too large"
+    assert api.get(f"/api/sessions/{prompted}").json()["current_text"] == "The cat sat on the"
+
+
 def test_resetting_the_prompt_clears_the_history_but_keeps_the_rows(api, prompted):
     post(api, f"/api/sessions/{prompted}/append-token", {"token_text": " mat"})
     post(api, f"/api/sessions/{prompted}/set-prompt", {"prompt": "Once upon a time"})

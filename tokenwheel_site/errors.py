@@ -105,6 +105,13 @@ def handler500(request):
 
 
 def handler400(request, exception=None):
+    from django.core.exceptions import RequestDataTooBig
+
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(
+            {"error": "Request too large", "message": "The request body is larger than this server accepts."},
+            status=413,
+        )
     if _wants_json(request):
         return JsonResponse({"error": "Bad request", "message": str(exception) or "Bad request"}, status=400)
     from django.views.defaults import bad_request
