@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,18 @@ def _torch():
     import torch
 
     return torch
+
+
+def _heap_trimmer():
+    """glibc's ``malloc_trim``, or None elsewhere. Freed tensors (evicted KV
+    entries, activations) stay in the process's heap otherwise: the RSS grows
+    by tens of MB beyond what the caches hold."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
 # --------------------------------------------------------------------------- caches
@@ -308,7 +321,11 @@ class LoadedModel:
             return cached
         job = _Job(ids, cache_key)
         self._queue.put(job)
-        return job.future.result(timeout=timeout)
+        try:
+            return job.future.result(timeout=timeout)
+        except FutureTimeout:
+            job.future.cancel()  # the batcher skips it if it has not started it
+            raise ModelError("worker_timeout", "The model is busy; try again in a few seconds.", 503) from None
 
     def _remember_prefix(self, cache_key, ids):
         # A logits hit skips the forward; point this key at the shared KV so its
@@ -320,9 +337,26 @@ class LoadedModel:
     def release(self, cache_key: str) -> bool:
         return self.kv.release(cache_key)
 
+    # Freed memory goes back to the OS once the batcher has been idle this long
+    # (or at most this often under steady load): a few ms of malloc_trim.
+    TRIM_IDLE_SECONDS = 0.5
+    TRIM_EVERY_SECONDS = 5.0
+
     def _run(self):
+        trim = _heap_trimmer()
+        dirty, last_trim = False, time.monotonic()
         while True:
-            jobs = [self._queue.get()]
+            try:
+                first = self._queue.get(timeout=self.TRIM_IDLE_SECONDS if dirty and trim else None)
+            except queue.Empty:
+                first = None
+            if trim and dirty and (first is None or time.monotonic() - last_trim > self.TRIM_EVERY_SECONDS):
+                trim(0)
+                dirty, last_trim = False, time.monotonic()
+            if first is None:
+                continue
+            dirty = True
+            jobs = [first]
             while len(jobs) < self.max_batch:
                 try:
                     jobs.append(self._queue.get_nowait())
@@ -338,6 +372,8 @@ class LoadedModel:
 
     def _process(self, jobs: list[_Job]):
         torch = _torch()
+        # A caller that timed out has cancelled its job: no forward for it.
+        jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
         # Identical sequences (a class on the same lesson prompt) share one row.
         unique: dict[tuple, list[_Job]] = {}
         for job in jobs:
