@@ -34,3 +34,10 @@ def api(engine):
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+def pytest_collection_modifyitems(config, items):
+    # Playwright's sync API keeps an event loop running on the main thread for
+    # as long as its (session-scoped) browser lives; an async test collected
+    # after it could not start its own loop. Browser tests therefore run last.
+    items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))
