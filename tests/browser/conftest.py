@@ -71,9 +71,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; Django would then
-# refuse ORM calls from tests ("You cannot call this from an async context").
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -212,6 +209,20 @@ def _stop(process: subprocess.Popen):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _allow_orm_calls_beside_playwrights_loop():
+    """Playwright's sync API runs an event loop in this thread; Django would then
+    refuse ORM calls from tests ("You cannot call this from an async context").
+    Only for the browser tests (which run last), never for the rest of the suite."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,7 @@ def drop_database(admin_url: str, url: str):
 
 
 def base_env(database_url: str, redis_url: str, prefix: str, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS", "DJANGO_ALLOW_ASYNC_UNSAFE"))}
     env.update(
         DJANGO_SETTINGS_MODULE="tokenwheel_site.settings",
         DJANGO_SECRET_KEY="prod-test-" + "k" * 60,
