@@ -174,7 +174,7 @@ def _converted_dir(spec: registry.ModelSpec, where: dict) -> Path:
     return Path(settings.MODELWORKER["CACHE_DIR"]) / f"{spec.id}-{stat.st_size}-{int(stat.st_mtime)}"
 
 
-def load_model(spec: registry.ModelSpec, dtype: str, progress=lambda message: None):
+def load_model(spec: registry.ModelSpec, dtype: str, progress=lambda message: None, device: str = "cpu"):
     """Load tokenizer and weights of ``spec``. A GGUF file is dequantised once
     and kept as safetensors in ``MODELWORKER["CACHE_DIR"]`` so later starts
     take well under a second instead of half a minute."""
@@ -198,6 +198,9 @@ def load_model(spec: registry.ModelSpec, dtype: str, progress=lambda message: No
         tokenizer = AutoTokenizer.from_pretrained(where["path"])
         model = AutoModelForCausalLM.from_pretrained(where["path"], dtype=torch_dtype)
     model.eval()
+    if device != "cpu":
+        progress(f"moving weights to {device}")
+        model.to(device)
     return model, tokenizer
 
 
@@ -238,6 +241,7 @@ class LoadedModel:
         self.model = model
         self.tokenizer = tokenizer
         self.vocab_size = int(model.config.vocab_size)
+        self.device = next(model.parameters()).device
         self.max_context = int(
             getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", 1024)
         )
@@ -453,18 +457,19 @@ class LoadedModel:
             new_ids, past_layers, _ = plan[0]
             past = DynamicCache(ddp_cache_data=past_layers) if past_layers else None
             out = self.model(
-                input_ids=torch.tensor([new_ids]), past_key_values=past, use_cache=True, logits_to_keep=1
+                input_ids=torch.tensor([new_ids], device=self.device), past_key_values=past, use_cache=True, logits_to_keep=1
             )
             layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
-            return [out.logits[0, -1].float()], [layers]
+            # Logits come back to the CPU: the maths and seeded sampling run there.
+            return [out.logits[0, -1].float().cpu()], [layers]
 
         n = len(plan)
         P = max(p[2] for p in plan)
         M = max(len(p[0]) for p in plan)
         pad_id = 0
-        input_ids = torch.full((n, M), pad_id, dtype=torch.long)
-        position_ids = torch.zeros((n, M), dtype=torch.long)
-        attention = torch.zeros((n, P + M), dtype=torch.long)
+        input_ids = torch.full((n, M), pad_id, dtype=torch.long, device=self.device)
+        position_ids = torch.zeros((n, M), dtype=torch.long, device=self.device)
+        attention = torch.zeros((n, P + M), dtype=torch.long, device=self.device)
         for i, (new_ids, _, past_len) in enumerate(plan):
             m = len(new_ids)
             input_ids[i, M - m :] = torch.tensor(new_ids)
@@ -492,7 +497,7 @@ class LoadedModel:
             use_cache=True,
             logits_to_keep=1,
         )
-        logits = out.logits[:, -1].float()
+        logits = out.logits[:, -1].float().cpu()
         mask = attention.bool()
         layers_rows = []
         for i in range(n):
@@ -564,7 +569,7 @@ class Engine:
 
         try:
             progress("loading")
-            model, tokenizer = load_model(spec, self.config["DTYPE"], progress)
+            model, tokenizer = load_model(spec, self.config["DTYPE"], progress, self.config.get("DEVICE", "cpu"))
             loaded = LoadedModel(spec, model, tokenizer, self.config)
             progress("warming up")
             loaded.logits(loaded.encode("Warm-up: the cat sat on the"))

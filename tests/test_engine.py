@@ -182,3 +182,17 @@ def test_registering_something_that_is_not_a_model_is_refused(tmp_path, settings
     settings.MODELWORKER = {**settings.MODELWORKER, "REGISTRY_FILE": str(tmp_path / "models.json")}
     with pytest.raises(CommandError, match="neither"):
         call_command("register_model", "nothing", str(tmp_path))
+
+
+def test_a_worker_asked_for_a_device_it_lacks_lists_the_model_unavailable_with_the_reason(settings, engine):
+    assert not torch.cuda.is_available()  # the development and CI machines have no GPU
+    gpu = Engine({**settings.MODELWORKER, "DEVICE": "cuda"})
+    response = None
+    try:
+        gpu.get("smollm2-135m")
+    except Exception as exc:  # ModelError 503
+        response = exc
+    assert getattr(response, "status", None) == 503
+    status = {m["id"]: m for m in gpu.handle("models", {})["models"]}["smollm2-135m"]
+    assert status["status"] == "unavailable"
+    assert "cuda" in status["reason"].lower() or "nvidia" in status["reason"].lower()

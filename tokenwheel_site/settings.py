@@ -272,6 +272,8 @@ MODELWORKER = {
     # float32: bfloat16 moved probabilities by up to 0.0059 on our prompt set
     # (limit 0.005) and was no faster for one-token steps on this CPU.
     "DTYPE": os.environ.get("MODEL_DTYPE", "float32"),
+    # "cpu", or "cuda" / "cuda:1" on a model-worker machine with a GPU.
+    "DEVICE": os.environ.get("MODEL_DEVICE", "cpu"),
     "BATCHING": envbool("MODEL_BATCHING", True),
     "MAX_BATCH": envint("MODEL_MAX_BATCH", 32),
     "LOGITS_CACHE_ENTRIES": envint("MODEL_LOGITS_CACHE_ENTRIES", 128),
