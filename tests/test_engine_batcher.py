@@ -65,3 +65,11 @@ def test_the_batcher_returns_freed_memory_once_idle(smol, monkeypatch):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 def test_malloc_trim_is_found_on_this_platform():
     assert engine_module._heap_trimmer() is not None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_malloc_arenas_are_limited_unless_the_environment_says_otherwise(monkeypatch):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert engine_module._limit_malloc_arenas() is True
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert engine_module._limit_malloc_arenas() is False
