@@ -67,14 +67,22 @@ def machine_load() -> dict:
     }
 
 
-def wait_for_quiet(limit_s: float, per_cpu: float = 1.0) -> float:
-    """Wait (at most ``limit_s``) until the 1-minute load average is below
-    ``per_cpu`` per CPU; returns the seconds waited."""
+def wait_for_quiet(limit_s: float, max_busy_percent: float = 25.0) -> float:
+    """Wait (at most ``limit_s``) until the machine is quiet: the CPUs less
+    than ``max_busy_percent`` busy over 5 s (the load average lags by a
+    minute, so it is not the test). Returns the seconds waited."""
+    import psutil
+
     started = time.monotonic()
-    cpus = os.cpu_count() or 1
-    while os.getloadavg()[0] >= cpus * per_cpu and time.monotonic() - started < limit_s:
-        print(f"  waiting for a quiet machine (load average {os.getloadavg()[0]:.1f} on {cpus} CPUs)...", flush=True)
-        time.sleep(15)
+    while time.monotonic() - started < limit_s:
+        busy = psutil.cpu_percent(interval=5.0)
+        if busy < max_busy_percent:
+            break
+        print(
+            f"  waiting for a quiet machine (CPUs {busy:.0f}% busy, load average {os.getloadavg()[0]:.1f})...",
+            flush=True,
+        )
+        time.sleep(10)
     return round(time.monotonic() - started, 1)
 
 
@@ -202,6 +210,18 @@ class Server:
         import psutil
 
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
+
+    def anon_mb(self) -> float | None:
+        """Private anonymous memory (RssAnon: the heap, caches, tensors); the
+        rest of the RSS is file-backed, chiefly the memory-mapped weights."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as status:
+                for line in status:
+                    if line.startswith("RssAnon:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return None
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -417,11 +417,14 @@ def cache_budget_mb(bare: Bare, server_env: dict) -> dict:
     return {"kv_store_mb": kv, "logits_lru_mb": round(logits, 1), "total_mb": round(kv + logits, 1)}
 
 
-def settled_rss(server: Server) -> float:
+def settled_rss(server: Server, anon: dict | None = None, key: str = "") -> float:
     """RSS in MB once the server has been idle for 2 s (the engine returns
     freed heap to the OS when its batcher goes idle), so that every reading
-    is taken in the same state."""
+    is taken in the same state. Also notes the anonymous part in ``anon``."""
     time.sleep(2.0)
+    if anon is not None:
+        value = server.anon_mb()
+        anon[key] = round(value, 1) if value is not None else None
     return round(server.rss_mb(), 1)
 
 
@@ -490,8 +493,8 @@ def main(argv=None):
         type=float,
         default=None,
         metavar="SECONDS",
-        help="first wait up to this long for the 1-minute load average to fall below 1.0 per CPU "
-        "(default 600, with --quick 0)",
+        help="first wait up to this long for the CPUs to be less than 25%% busy (other work distorts every figure) "
+        "(default 600, with --quick 0); before each timed section it waits again, up to 300 s",
     )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
@@ -503,8 +506,9 @@ def main(argv=None):
     with exclusive() as locked:
         if not locked:
             print("  (another benchmark kept the lock for too long: measuring anyway)")
-        waited = wait_for_quiet(args.wait_quiet if args.wait_quiet is not None else (0 if args.quick else 600))
-        report = measure(args, cfg, command, waited)
+        quiet_s = args.wait_quiet if args.wait_quiet is not None else (0 if args.quick else 600)
+        waited = wait_for_quiet(quiet_s)
+        report = measure(args, cfg, command, waited, quiet_s)
     print_table(report)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
@@ -512,7 +516,7 @@ def main(argv=None):
     return 0 if all(t["met"] for t in report["targets"].values()) or args.quick else 1
 
 
-def measure(args, cfg, command, waited) -> dict:
+def measure(args, cfg, command, waited, quiet_s) -> dict:
     server_env = dict(item.split("=", 1) for item in args.server_env)
     limit = args.section_limit
     load_start = machine_load()
@@ -558,23 +562,27 @@ def measure(args, cfg, command, waited) -> dict:
         print(f"\n[server] batching+caching on at {fast.url} ...", flush=True)
         fast.start()
         warm_up(fast)
-        rss = {"after_load_and_warm_up_mb": settled_rss(fast)}
+        anon = {}
+        rss = {"after_load_and_warm_up_mb": settled_rss(fast, anon, "after_load_and_warm_up_mb")}
 
         print("[a] bare forward vs HTTP next-token-probs ...", flush=True)
+        report["waited_before_a_s"] = wait_for_quiet(min(quiet_s, 300))
         report["load_before_a"] = machine_load()
         report["a"] = part_a(fast, bare, cfg, Deadline(limit))
-        rss["after_a_mb"] = settled_rss(fast)
+        rss["after_a_mb"] = settled_rss(fast, anon, "after_a_mb")
 
         print(f"[b] {cfg['students']} students x {cfg['steps']} steps, batching+caching on ...", flush=True)
+        report["waited_before_b_s"] = wait_for_quiet(min(quiet_s, 300))
         report["load_before_b"] = machine_load()
         on = students(fast, cfg["students"], cfg["steps"], limit)
-        rss["after_b_mb"] = settled_rss(fast)
+        rss["after_b_mb"] = settled_rss(fast, anon, "after_b_mb")
 
         print(f"[c] {cfg['sessions']} sessions (create, set-prompt, next-token-probs) ...", flush=True)
         report["load_before_c"] = machine_load()
         c = part_c(fast, cfg["sessions"], cfg["session_workers"], limit)
-        rss["after_sessions_mb"] = settled_rss(fast)
+        rss["after_sessions_mb"] = settled_rss(fast, anon, "after_sessions_mb")
         c["rss"] = rss
+        c["rss_anon"] = anon
         c["growth_mb"] = round(rss["after_sessions_mb"] - rss["after_load_and_warm_up_mb"], 1)
         c["cache_budget_mb"] = report["cache_budget_mb"]
         report["c"] = c
@@ -584,6 +592,7 @@ def measure(args, cfg, command, waited) -> dict:
         slow.start()
         warm_up(slow)
         print(f"[b] {cfg['students']} students x {cfg['steps']} steps, batching+caching off ...", flush=True)
+        report["waited_before_b_off_s"] = wait_for_quiet(min(quiet_s, 300))
         report["load_before_b_off"] = machine_load()
         off = students(slow, cfg["students"], cfg["steps"], limit)
         slow.stop()
