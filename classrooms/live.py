@@ -93,6 +93,7 @@ def open_round(classroom, lesson, user) -> LiveRound:
             prefix_token_ids=[],
             context_text=lesson.prompt,
             threshold=rules.threshold,
+            temperature=rules.default_temperature,
             started_by=user,
             started_at=now,
         )
@@ -114,6 +115,7 @@ def reset_round(old: LiveRound, user) -> LiveRound:
             prefix_token_ids=old.prefix_token_ids,
             context_text=old.context_text,
             threshold=old.threshold,
+            temperature=old.temperature,
             started_by=user,
             started_at=now,
         )
@@ -137,6 +139,7 @@ def next_step(old: LiveRound, token_id: int, user) -> LiveRound:
             prefix_token_ids=prefix,
             context_text=text,
             threshold=old.threshold,
+            temperature=old.temperature,
             started_by=user,
             started_at=now,
         )
@@ -175,6 +178,7 @@ def round_summary(round_: LiveRound) -> dict:
         "text": round_.context_text,
         "model_name": round_.model_name,
         "threshold": round_.threshold,
+        "temperature": round_.temperature,
         "pushed": round_.pushed_at is not None,
         "ended": round_.ended_at is not None,
     }
@@ -195,7 +199,8 @@ def spin_dict(spin: LiveSpin) -> dict:
 
 def round_state(round_: LiveRound, other_top_k: int = 10) -> dict:
     """Everything the projector shows: the step, the model's probabilities at
-    the lesson's threshold, and the spins landed so far."""
+    the lesson's threshold and starting temperature (the wheel a pushed step
+    opens with), and the spins landed so far."""
     state = round_summary(round_)
     state["spins"] = [spin_dict(s) for s in round_.spins.select_related("user")]
     try:
@@ -204,7 +209,7 @@ def round_state(round_: LiveRound, other_top_k: int = 10) -> dict:
             round_.model_name,
             round_.token_ids,
             threshold=round_.threshold,
-            temperature=1.0,
+            temperature=round_.temperature,
             top_p=1.0,
             other_top_k=other_top_k,
             cache_key=None,

@@ -265,6 +265,9 @@ class LiveRound(models.Model):
     prefix_token_ids = models.JSONField(default=list, blank=True, help_text="Tokens appended to the lesson prompt.")
     context_text = models.TextField(blank=True, help_text="decode(prompt + prefix): what the class sees.")
     threshold = models.FloatField(default=0.01)
+    temperature = models.FloatField(
+        default=1.0, help_text="The lesson's starting temperature: the chart's probabilities are taken at it."
+    )
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

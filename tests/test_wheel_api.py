@@ -511,6 +511,18 @@ def test_an_anonymous_session_expires_after_an_hour_idle(api, prompted, settings
     assert post(api, f"/api/sessions/{prompted}/append-token", {"token_text": " mat"}).status_code == 404
 
 
+def test_reads_renew_the_hour_at_most_once_a_minute(api, prompted):
+    """Every read keeps the session alive, but without a database write per request."""
+    recent = timezone.now() - timezone.timedelta(seconds=20)
+    WheelSession.objects.filter(pk=prompted).update(last_accessed=recent)
+    assert api.get(f"/api/sessions/{prompted}").status_code == 200
+    assert WheelSession.objects.get(pk=prompted).last_accessed == recent
+    older = timezone.now() - timezone.timedelta(seconds=90)
+    WheelSession.objects.filter(pk=prompted).update(last_accessed=older)
+    assert api.get(f"/api/sessions/{prompted}").status_code == 200
+    assert WheelSession.objects.get(pk=prompted).last_accessed > recent
+
+
 def test_the_purge_command_deletes_only_expired_anonymous_sessions(api, prompted, django_user_model):
     from django.core.management import call_command
 

@@ -235,6 +235,9 @@ WHEEL = {
     "MAX_GENERATED_TOKENS": envint("WHEEL_MAX_GENERATED_TOKENS", 1000),
     "MAX_COMPARE_TOKENS": 50,
     "ANONYMOUS_TTL_SECONDS": envint("WHEEL_ANONYMOUS_TTL_SECONDS", 3600),
+    # A read renews an anonymous session's hour at most this often: one UPDATE
+    # per session per minute instead of one per request.
+    "TOUCH_INTERVAL_SECONDS": envint("WHEEL_TOUCH_INTERVAL_SECONDS", 60),
 }
 
 # Caps for what throttles do not bound (tokenwheel_site/limits.py, wheel/services.py).
@@ -276,7 +279,7 @@ MODELWORKER = {
     "DEVICE": os.environ.get("MODEL_DEVICE", "cpu"),
     "BATCHING": envbool("MODEL_BATCHING", True),
     "MAX_BATCH": envint("MODEL_MAX_BATCH", 32),
-    "LOGITS_CACHE_ENTRIES": envint("MODEL_LOGITS_CACHE_ENTRIES", 128),
+    "LOGITS_CACHE_ENTRIES": envint("MODEL_LOGITS_CACHE_ENTRIES", 64),
     "KV_CACHE_MB": envint("MODEL_KV_CACHE_MB", 64),
     "CACHING": envbool("MODEL_CACHING", True),
     "PRELOAD": envbool("MODEL_PRELOAD", True),

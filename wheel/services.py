@@ -74,8 +74,11 @@ def get_session(session_id, user, touch=True, write=False) -> WheelSession:
         # The class's instructors read a student's session; only its owner changes it.
         raise ApiError("Read-only", "This session belongs to a student: you may read it, not change it.", 403)
     if touch:
-        session.last_accessed = timezone.now()
-        WheelSession.objects.filter(pk=session.pk).update(last_accessed=session.last_accessed)
+        now = timezone.now()
+        interval = timezone.timedelta(seconds=settings.WHEEL["TOUCH_INTERVAL_SECONDS"])
+        if now - session.last_accessed >= interval:
+            session.last_accessed = now
+            WheelSession.objects.filter(pk=session.pk).update(last_accessed=now)
     return session
 
 

@@ -36,6 +36,8 @@ def class_picker(context):
             "classroom_id": playground_lesson.classroom_id,
             "title": playground_lesson.title,
             "prompt": playground_lesson.prompt,
+            # The drawer's sliders show what this lesson allows, not its class.
+            "rules": policy.rules_for(user, playground_lesson.classroom, playground_lesson).as_dict(),
         }
         if playground_lesson
         else None,

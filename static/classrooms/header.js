@@ -126,6 +126,7 @@ function setupPlaygroundLesson() {
   if (drawer) {
     drawer.dataset.lessonId = String(lesson.id);
     drawer.dataset.classroomId = String(lesson.classroom_id);
+    if (lesson.rules) drawer.dataset.lessonRules = JSON.stringify(lesson.rules);
   }
   const fill = () => {
     const input = document.querySelector('[data-testid="playground-input"]');

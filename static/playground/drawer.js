@@ -624,9 +624,18 @@ function modelReady(id) {
 
 function onHello(msg) {
   app.limits = msg.limits;
-  app.rules = msg.rules;
   app.defaultModel = msg.default_model;
-  const rules = msg.rules || {};
+  // A lesson opened in the playground narrows its class's settings: its own
+  // rules (set by the classrooms header script) win over the class's.
+  const lessonRules = drawer.dataset.lessonRules ? JSON.parse(drawer.dataset.lessonRules) : null;
+  applyRules(lessonRules || msg.rules || {});
+  ui.speed.min = 0;
+  ui.speed.max = msg.limits.max_speed_ms;
+  syncLabels();
+}
+
+function applyRules(rules) {
+  app.rules = rules;
   if (rules.temperature_min != null) {
     for (const el of [ui.temperature, ui.temperatureB]) {
       el.min = rules.temperature_min;
@@ -645,9 +654,6 @@ function onHello(msg) {
     if (!ui.maxTokens.dataset.touched) ui.maxTokens.value = rules.max_tokens;
   }
   ui.topP.disabled = rules.top_p_enabled === false;
-  ui.speed.min = 0;
-  ui.speed.max = msg.limits.max_speed_ms;
-  syncLabels();
 }
 
 function onModels(msg) {

@@ -159,13 +159,24 @@ def test_a_student_opens_a_lesson_in_the_playground_and_its_settings_apply(page,
     classroom = Classroom.objects.create(name="Period 3", created_by=teacher)
     Membership.objects.create(classroom=classroom, user=teacher, role=Membership.INSTRUCTOR)
     Membership.objects.create(classroom=classroom, user=student, role=Membership.STUDENT)
-    Lesson.objects.create(classroom=classroom, title="Short story", prompt="Once upon a time", max_tokens=5)
+    Lesson.objects.create(
+        classroom=classroom,
+        title="Short story",
+        prompt="Once upon a time",
+        max_tokens=5,
+        temperature_min=0.5,
+        temperature_max=1.2,
+    )
 
     sign_in(page, "sam")
     page.goto(f"/classes/{classroom.pk}/")
     page.get_by_test_id("lesson-start-playground").click()
     expect(page.get_by_test_id("playground-drawer")).to_be_visible()
     expect(page.get_by_test_id("playground-input")).to_have_value("Once upon a time")
+    # The temperature slider offers the lesson's range (0.5-1.2), not the class's (up to 2).
+    temperature = page.get_by_test_id("playground-temperature")
+    expect(temperature).to_have_attribute("max", "1.2")
+    expect(temperature).to_have_attribute("min", "0.5")
     page.get_by_test_id("playground-play").click()
     # The lesson allows 5 tokens per run: the stream stops there, whatever the drawer asked for.
     expect(page.get_by_test_id("playground-status")).to_contain_text("max length (5 tokens)", timeout=30_000)

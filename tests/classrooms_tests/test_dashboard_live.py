@@ -74,6 +74,33 @@ def test_opening_a_lesson_live_shows_its_first_step_and_the_models_probabilities
 
 
 @pytest.mark.django_db
+def test_the_live_chart_shows_probabilities_at_the_lessons_starting_temperature(people, client_for, engine):
+    """A lesson kept to 0.2-0.5 opens its students' wheels at 0.5: the projector's
+    blue bars must be those probabilities, not the raw (temperature 1) ones."""
+    from modelworker import client as model_client
+
+    people.lesson.temperature_min, people.lesson.temperature_max = 0.2, 0.5
+    people.lesson.save()
+    teacher = client_for("instructor")
+    page = teacher.get(f"/classes/{people.classroom.pk}/live/?lesson={people.lesson.pk}").content.decode()
+    assert 'data-testid="live-temperature">0.50<' in page
+    state = teacher.get(f"/classes/{people.classroom.pk}/live/state/").json()
+    assert state["temperature"] == 0.5
+    round_ = live.current_round(people.classroom)
+    at = {
+        t: model_client.distribution(
+            round_.model_name, round_.token_ids, threshold=0.05, temperature=t, top_p=1.0, other_top_k=10
+        )["above_threshold_tokens"][0]["probability"]
+        for t in (0.5, 1.0)
+    }
+    assert at[0.5] > at[1.0] + 0.01  # a lower temperature sharpens the top token
+    assert state["distribution"]["above_threshold_tokens"][0]["probability"] == pytest.approx(at[0.5])
+    # Reset and next step keep the lesson's temperature.
+    teacher.post(f"/classes/{people.classroom.pk}/live/reset/")
+    assert teacher.get(f"/classes/{people.classroom.pk}/live/state/").json()["temperature"] == 0.5
+
+
+@pytest.mark.django_db
 def test_spins_accumulate_then_reset_and_next_step_start_new_rounds(people, client_for, engine):
     teacher = client_for("instructor")
     teacher.get(f"/classes/{people.classroom.pk}/live/?lesson={people.lesson.pk}")
