@@ -58,6 +58,32 @@ def _heap_trimmer():
     return _libc_function("malloc_trim")
 
 
+_maths_thread = threading.local()
+
+
+def _single_threaded_maths():
+    """Run this thread's torch ops on this thread alone (once per thread).
+
+    The probability maths of a request (softmax over the vocabulary, top-k,
+    sampling) runs on the caller's thread, and torch's thread count is per
+    thread. Left at 2, each such thread keeps an OpenMP team of its own, and
+    the model's forward on the batcher thread then took 50 ms a token
+    instead of 28 (SmolLM2-135M, 2 cores: the teams fight over the cores).
+    The maths is ~0.1 ms on one thread."""
+    if not getattr(_maths_thread, "done", False):
+        _set_this_threads_torch_threads(1)
+        _maths_thread.done = True
+
+
+def _set_this_threads_torch_threads(n: int):
+    """torch's intra-op thread count for the calling thread. torch gives a new
+    thread, on its first torch call, the count last set by any thread: that
+    first call goes before ours, or it would undo it."""
+    torch = _torch()
+    torch.get_num_threads()
+    torch.set_num_threads(n)
+
+
 MALLOC_ARENAS = 2
 
 
@@ -251,6 +277,9 @@ def _save_converted(model, tokenizer, target: Path, progress):
 class _Job:
     ids: tuple
     cache_key: str | None
+    # A step of a stream (playground, continue): its caller comes straight
+    # back with the next step once it has this one's logits.
+    follow_up: bool = False
     future: Future = field(default_factory=Future)
 
 
@@ -271,6 +300,12 @@ class LoadedModel:
         self.batching = config["BATCHING"]
         self.caching = config["CACHING"]
         self.max_batch = max(1, config["MAX_BATCH"]) if self.batching else 1
+        self.torch_threads = max(1, int(config["TORCH_THREADS"]))
+        # How long after a forward the batcher may wait for the streams of that
+        # forward to come back with their next step (see _collect).
+        self.linger = max(0, config.get("BATCH_LINGER_MS", 0)) / 1000 if self.batching else 0
+        self._expect_back = 0
+        self._last_done = 0.0
         self.logits_cache = LogitsCache(config["LOGITS_CACHE_ENTRIES"] if self.caching else 0)
         self.kv = KVStore(config["KV_CACHE_MB"] * 1024 * 1024 if self.caching else 0)
         self._tokenizer_lock = threading.Lock()
@@ -335,7 +370,7 @@ class LoadedModel:
 
     # ---- logits through the batcher
 
-    def logits(self, ids, cache_key: str | None = None, timeout: float | None = None):
+    def logits(self, ids, cache_key: str | None = None, timeout: float | None = None, follow_up: bool = False):
         ids = tuple(int(i) for i in ids)
         if not ids:
             raise ModelError("empty_context", "There is no text to continue.", 400)
@@ -344,7 +379,7 @@ class LoadedModel:
             if cache_key and self.caching:
                 self._remember_prefix(cache_key, ids)
             return cached
-        job = _Job(ids, cache_key)
+        job = _Job(ids, cache_key, follow_up)
         self._queue.put(job)
         try:
             return job.future.result(timeout=timeout)
@@ -368,6 +403,9 @@ class LoadedModel:
     TRIM_EVERY_SECONDS = 5.0
 
     def _run(self):
+        # The forwards get the configured threads; a new thread would otherwise
+        # take the count some request thread last set (_single_threaded_maths).
+        _set_this_threads_torch_threads(self.torch_threads)
         trim = _heap_trimmer()
         dirty, last_trim = False, time.monotonic()
         while True:
@@ -381,12 +419,7 @@ class LoadedModel:
             if first is None:
                 continue
             dirty = True
-            jobs = [first]
-            while len(jobs) < self.max_batch:
-                try:
-                    jobs.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            jobs = self._collect(first)
             try:
                 self._process(jobs)
             except Exception as exc:  # never let the batcher thread die
@@ -394,6 +427,34 @@ class LoadedModel:
                 for job in jobs:
                     if not job.future.done():
                         job.future.set_exception(ModelError("generation_failed", f"Generation failed: {exc}", 500))
+            self._expect_back = sum(job.follow_up for job in jobs)
+            self._last_done = time.monotonic()
+
+    def _collect(self, first: _Job) -> list[_Job]:
+        """The jobs for the next forward: ``first`` and whatever is queued.
+
+        Streams convoy: when a batch of N streams finishes, the first to come
+        back would otherwise start a forward alone while the other N-1 queue
+        behind it, and the batches stay small. So right after a forward that
+        held stream steps, the batcher waits (until at most ``linger`` after
+        that forward ended) for as many stream steps as it just served. A job
+        arriving later than that, or when no stream was served, starts at once."""
+        jobs = [first]
+        deadline = self._last_done + self.linger
+        while len(jobs) < self.max_batch:
+            try:
+                jobs.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or sum(job.follow_up for job in jobs) >= self._expect_back:
+                break
+            try:
+                jobs.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return jobs
 
     def _process(self, jobs: list[_Job]):
         torch = _torch()
@@ -519,17 +580,31 @@ class LoadedModel:
             logits_to_keep=1,
         )
         logits = out.logits[:, -1].float().cpu()
-        mask = attention.bool()
         layers_rows = []
-        for i in range(n):
-            keep = mask[i]
+        for i, (new_ids, _, past_len) in enumerate(plan):
+            # Row i's own positions: its past [P - past_len, P) and its new
+            # tokens [P + M - m, P + M); one slice when nothing is padded between.
+            m = len(new_ids)
+            if m == M or past_len == 0:
+                spans = [slice(P - past_len, P + M)] if m == M else [slice(P + M - m, P + M)]
+            else:
+                spans = [slice(P - past_len, P), slice(P + M - m, P + M)]
             layers_rows.append(
-                [
-                    (layer.keys[i : i + 1, :, keep].contiguous(), layer.values[i : i + 1, :, keep].contiguous())
-                    for layer in out.past_key_values.layers
-                ]
+                [(_row(layer.keys, i, spans), _row(layer.values, i, spans)) for layer in out.past_key_values.layers]
             )
         return [logits[i].clone() for i in range(n)], layers_rows
+
+
+def _row(tensor, i, spans):
+    """Row ``i`` of a batched KV tensor (batch, heads, positions, dim), only
+    the positions in ``spans``, as a tensor of its own (batch 1)."""
+    torch = _torch()
+    parts = [tensor[i : i + 1, :, span] for span in spans]
+    if len(parts) > 1:
+        return torch.cat(parts, dim=2)
+    # A copy even when the slice is already contiguous: a view would keep the
+    # whole batch's tensor alive in the KV store.
+    return parts[0].clone(memory_format=torch.contiguous_format)
 
 
 # --------------------------------------------------------------------------- engine
@@ -648,6 +723,7 @@ class Engine:
         if method is None:
             raise ModelError("bad_request", f"unknown operation {op!r}", 400)
         started = time.perf_counter()
+        _single_threaded_maths()
         try:
             return method(**payload)
         except TypeError as exc:
@@ -704,9 +780,9 @@ class Engine:
                     "invalid_token", f"Invalid token_id {token_id!r}: must be an integer in [0, {m.vocab_size}).", 400
                 )
 
-    def _probs(self, m: LoadedModel, ids, cache_key, temperature=1.0, top_p=1.0, top_k=0):
+    def _probs(self, m: LoadedModel, ids, cache_key, temperature=1.0, top_p=1.0, top_k=0, follow_up=False):
         self._check_ids(m, ids)
-        logits = m.logits(ids, cache_key, timeout=self.config["TIMEOUT_SECONDS"])
+        logits = m.logits(ids, cache_key, timeout=self.config["TIMEOUT_SECONDS"], follow_up=follow_up)
         return sampling.distribution(logits, temperature, top_p, top_k)
 
     def op_distribution(
@@ -787,7 +863,7 @@ class Engine:
         ids = list(ids)
         tokens = []
         for _ in range(int(n)):
-            probs = self._probs(m, ids, cache_key, temperature, top_p, top_k)
+            probs = self._probs(m, ids, cache_key, temperature, top_p, top_k, follow_up=True)
             chosen = int(probs.argmax()) if mode == "greedy" else sampling.sample(probs, generator)
             p = float(probs[chosen])
             tokens.append({"token_id": chosen, "token_text": m.token_text(chosen), "probability": p})
@@ -819,7 +895,7 @@ class Engine:
         window = min(int(context_window or m.max_context), m.max_context)
         start = max(0, len(ids) - window)
         visible = list(ids[start:])
-        probs = self._probs(m, visible, cache_key, temperature, top_p, top_k)
+        probs = self._probs(m, visible, cache_key, temperature, top_p, top_k, follow_up=True)
         if chosen_token_id is not None:
             self._check_ids(m, [chosen_token_id])
             chosen = chosen_token_id

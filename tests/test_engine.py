@@ -73,6 +73,25 @@ def test_a_padded_batch_gives_each_row_its_own_distribution(smol):
         assert (batched - plain_probs(smol, ids)).abs().max().item() < 1e-4
 
 
+def test_each_row_of_a_padded_batch_keeps_a_cache_its_next_step_extends(smol):
+    """What a batch leaves in the KV store is each row's own keys and values:
+    the next step of every stream reads only its new token and still gets the
+    plain forward's distribution."""
+    fresh(smol)
+    sequences = [smol.encode(p) for p in PROMPTS]
+    smol.logits(sequences[0][:-1], cache_key="next0")
+    smol.logits(sequences[1][:-3], cache_key="next1")
+    smol.logits_cache.clear()
+    smol._process([_Job(tuple(ids), f"next{i}") for i, ids in enumerate(sequences)])
+    following = [ids + [smol.encode(" and")[0]] for ids in sequences]
+    jobs = [_Job(tuple(ids), f"next{i}") for i, ids in enumerate(following)]
+    reused_before = smol.kv.reused_tokens
+    smol._process(jobs)
+    assert smol.kv.reused_tokens - reused_before == sum(len(ids) for ids in sequences)
+    for ids, job in zip(following, jobs):
+        assert (torch.softmax(job.future.result(), -1) - plain_probs(smol, ids)).abs().max().item() < 1e-4
+
+
 def test_identical_requests_in_flight_share_one_forward_pass(smol):
     fresh(smol)
     ids = tuple(smol.encode("Every student in the class starts from this prompt"))

@@ -1,11 +1,13 @@
 """The batcher thread under pressure: a caller that gives up gets a 503 (not a
-500) and costs no forward pass; freed memory goes back to the OS when idle."""
+500) and costs no forward pass; streams keep sharing forwards; freed memory
+goes back to the OS when idle."""
 
 import sys
 import threading
 import time
 
 import pytest
+import torch
 from django.conf import settings
 
 from modelworker import engine as engine_module
@@ -44,6 +46,100 @@ def test_a_caller_that_times_out_gets_worker_timeout_and_its_job_is_skipped(smol
     time.sleep(0.2)
     assert m.forward_count == 1  # the abandoned request was never computed
     assert len(m.logits_cache) == 1
+
+
+def recording(m):
+    """Wrap ``m._forward`` to record the rows of each forward pass."""
+    rows, original = [], m._forward
+
+    def forward(group):
+        rows.append(len(group))
+        return original(group)
+
+    m._forward = forward
+    return rows
+
+
+def test_streams_that_come_back_at_different_moments_still_share_the_next_forward(smol):
+    m = own_batcher(smol, BATCH_LINGER_MS=2000)
+    rows = recording(m)
+    streams = [list(smol.encode(f"Stream {i} begins a story about")) for i in range(3)]
+    gate, entered = threading.Event(), threading.Event()
+    original = m._forward
+
+    def held(group):  # a forward that holds the batcher while the streams queue
+        entered.set()
+        gate.wait(20)
+        return original(group)
+
+    m._forward = held
+    blocker = threading.Thread(target=m.logits, args=(smol.encode("Something else entirely"),))
+    blocker.start()
+    assert entered.wait(20)
+    m._forward = original
+    first = [
+        threading.Thread(target=m.logits, args=(ids, f"s{i}"), kwargs={"follow_up": True})
+        for i, ids in enumerate(streams)
+    ]
+    for t in first:
+        t.start()
+    time.sleep(0.3)
+    gate.set()
+    for t in [blocker, *first]:
+        t.join(30)
+    assert rows == [1, 3]
+
+    # One stream comes back at once, the other two 0.2 s later: one forward for all three.
+    def step(i, delay):
+        time.sleep(delay)
+        m.logits(streams[i] + [13], f"s{i}", follow_up=True)
+
+    second = [threading.Thread(target=step, args=(i, 0 if i == 0 else 0.2)) for i in range(3)]
+    for t in second:
+        t.start()
+    for t in second:
+        t.join(30)
+    assert rows == [1, 3, 3]
+
+
+def test_a_request_that_is_not_a_stream_step_does_not_wait_for_others(smol):
+    m = own_batcher(smol, BATCH_LINGER_MS=2000)
+    rows = recording(m)
+    m.logits(smol.encode("A single question about the cat"))
+    done = []
+    later = threading.Thread(target=lambda: (time.sleep(0.3), done.append(m.logits(smol.encode("Another question")))))
+    later.start()
+    m.logits(smol.encode("A second question, asked at once"))
+    assert not done  # answered before the other request even arrived
+    later.join(30)
+    assert rows == [1, 1, 1]
+
+
+def test_the_probability_maths_leaves_the_cores_to_the_forward(smol, engine):
+    """Each request thread does its softmax on one torch thread; the batcher
+    keeps the configured count. Left at two, every request thread kept an
+    OpenMP team and a token's forward took ~50 ms instead of ~28 ms."""
+    m = own_batcher(smol)
+    seen = []
+    original = m._forward
+
+    def forward(group):
+        seen.append(torch.get_num_threads())
+        return original(group)
+
+    m._forward = forward
+    counts = []
+
+    def request():
+        engine.handle("distribution", {"model": smol.spec.id, "ids": smol.encode("Maths on a request thread")})
+        counts.append(torch.get_num_threads())
+        m.logits(smol.encode("A forward after that maths"))
+
+    t = threading.Thread(target=request)
+    t.start()
+    t.join(30)
+    assert counts == [1]
+    assert seen == [settings.MODELWORKER["TORCH_THREADS"]]
 
 
 def test_the_batcher_returns_freed_memory_once_idle(smol, monkeypatch):

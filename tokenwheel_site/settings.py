@@ -279,6 +279,9 @@ MODELWORKER = {
     "DEVICE": os.environ.get("MODEL_DEVICE", "cpu"),
     "BATCHING": envbool("MODEL_BATCHING", True),
     "MAX_BATCH": envint("MODEL_MAX_BATCH", 32),
+    # Right after a forward that served playground steps, wait up to this long
+    # for those streams' next steps so they share the next forward too.
+    "BATCH_LINGER_MS": envint("MODEL_BATCH_LINGER_MS", 15),
     "LOGITS_CACHE_ENTRIES": envint("MODEL_LOGITS_CACHE_ENTRIES", 64),
     "KV_CACHE_MB": envint("MODEL_KV_CACHE_MB", 64),
     "CACHING": envbool("MODEL_CACHING", True),
