@@ -9,8 +9,9 @@ its own SQLite file) over a real websocket, greedy decoding at speed 0:
 
 (a) tokens/s of one stream against ``model.generate()`` (KV cache on, greedy,
     same weights, same prompt, same token count), target >= 0.9x;
-(b) time to first token against one prefill forward of the same prompt
-    (``use_cache=True, logits_to_keep=1``), target <= 1.2x;
+(b) time to first token against one prefill forward of a prompt of the same
+    length (``use_cache=True, logits_to_keep=1``), both after 1 s idle,
+    target <= 1.2x (the warm prefill is shown for information);
 (c) 10 concurrent streams' total tokens/s against one stream's, target >= 3x.
 
 Ratios are medians of pairs measured next to each other (generate, then the
@@ -55,6 +56,8 @@ BASE_PROMPT = (
     "children every evening. One night he began a tale about"
 )
 LARGE_WINDOW = 1024
+# Both sides of (b) start from this much idleness (see the comment in main).
+IDLE_S = 1.0
 
 
 # --------------------------------------------------------------------------- a small websocket client
@@ -199,9 +202,11 @@ class Baseline:
         new = out[0, ids.shape[1] :].tolist()
         return {"ids": new, "total_s": total, "tokens": len(new)}
 
-    def prefill(self, prompt: str) -> float:
+    def prefill(self, prompt: str, idle: float = 0.0) -> float:
+        """One prefill forward, after ``idle`` seconds of doing nothing."""
         torch = self.torch
         ids = torch.tensor([self.encode(prompt)])
+        time.sleep(idle)
         with torch.inference_mode():
             t0 = time.perf_counter()
             self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
@@ -294,7 +299,14 @@ def main():
         for _ in range(repeats):
             prompt = prompts(1)[0]
             g = base.generate(prompt, n)
-            prefill = statistics.median(base.prefill(p) for p in prompts(3))  # other prompts: no cache either way
+            # The server has been idle since the last run (generate() and these
+            # prefills take seconds), and a forward after a second of idleness
+            # is ~15 ms slower than one right after another on this VM (a bare
+            # prefill: 67 ms warm, 81 ms after 1 s idle). So the prefill is
+            # timed after the same idleness; the warm figure is kept too.
+            warm = statistics.median(base.prefill(p) for p in prompts(3))  # other prompts: no cache either way
+            prefill = statistics.median(base.prefill(p, idle=IDLE_S) for p in prompts(3))
+            time.sleep(IDLE_S)
             s = run(one_stream, ws_url, origin, prompt, n, LARGE_WINDOW)
             if s["tokens"] != n:
                 print(f"  note: the stream ended after {s['tokens']} tokens ({s['reason']})")
@@ -305,18 +317,21 @@ def main():
                     "stream_tokens_per_s": s["tokens"] / s["total_s"],
                     "stream_ttft_s": s["ttft_s"],
                     "prefill_s": prefill,
+                    "prefill_warm_s": warm,
                     "same_tokens_as_generate": same,
                     "prompt_tokens": len(base.encode(prompt)),
                 }
             )
             print(
                 f"  stream {rows[-1]['stream_tokens_per_s']:.1f} tok/s vs generate {rows[-1]['generate_tokens_per_s']:.1f}; "
-                f"TTFT {s['ttft_s'] * 1000:.0f} ms vs prefill {prefill * 1000:.0f} ms; same tokens: {same}"
+                f"TTFT {s['ttft_s'] * 1000:.0f} ms vs prefill {prefill * 1000:.0f} ms "
+                f"(warm {warm * 1000:.0f} ms); same tokens: {same}"
             )
         one = median([r["stream_tokens_per_s"] for r in rows])
         gen = median([r["generate_tokens_per_s"] for r in rows])
         ttft = median([r["stream_ttft_s"] for r in rows])
         pre = median([r["prefill_s"] for r in rows])
+        pre_warm = median([r["prefill_warm_s"] for r in rows])
         speed_ratio = median([r["stream_tokens_per_s"] / r["generate_tokens_per_s"] for r in rows])
         ttft_ratio = median([r["stream_ttft_s"] / r["prefill_s"] for r in rows])
         results["single"] = {"runs": rows, "tokens": n, "context_window": LARGE_WINDOW}
@@ -352,7 +367,7 @@ def main():
         ("one stream vs generate() (tokens/s)", f"{one:.1f} vs {gen:.1f}", speed_ratio, ">= 0.9x", speed_ratio >= 0.9),
         (
             "time to first token vs one prefill",
-            f"{ttft * 1000:.0f} ms vs {pre * 1000:.0f} ms",
+            f"{ttft * 1000:.0f} ms vs {pre * 1000:.0f} ms",  # both after IDLE_S idle
             ttft_ratio,
             "<= 1.2x",
             ttft_ratio <= 1.2,
@@ -367,6 +382,7 @@ def main():
     ]
     dw = results["default_window"]
     info = [
+        ("prefill right after another (warm)", f"{pre_warm * 1000:.0f} ms", ttft / pre_warm, "info", None),
         ("window 64: one stream (tokens/s)", f"{dw['one_stream_tokens_per_s']:.1f}", None, "info", None),
         (
             f"window 64: {args.streams} streams (tokens/s)",
