@@ -20,7 +20,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict, deque
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +82,26 @@ def _set_this_threads_torch_threads(n: int):
     torch = _torch()
     torch.get_num_threads()
     torch.set_num_threads(n)
+
+
+_forward_executor = None
+_forward_executor_lock = threading.Lock()
+
+
+def _forward_thread():
+    """The one thread that runs every model's forward passes in this process.
+
+    Each model has its own batcher thread, but torch's OpenMP/MKL work slows
+    down by ~1.8x on a thread while another live thread has done such work
+    before (a one-token step of SmolLM2-135M: 28 ms alone, 50 ms beside an
+    idle second model's batcher, on the 2-core VM). Forwards of two models
+    would share the cores anyway, so they take turns on this thread."""
+    global _forward_executor
+    if _forward_executor is None:
+        with _forward_executor_lock:
+            if _forward_executor is None:
+                _forward_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-forward")
+    return _forward_executor
 
 
 MALLOC_ARENAS = 2
@@ -403,9 +423,6 @@ class LoadedModel:
     TRIM_EVERY_SECONDS = 5.0
 
     def _run(self):
-        # The forwards get the configured threads; a new thread would otherwise
-        # take the count some request thread last set (_single_threaded_maths).
-        _set_this_threads_torch_threads(self.torch_threads)
         trim = _heap_trimmer()
         dirty, last_trim = False, time.monotonic()
         while True:
@@ -421,7 +438,7 @@ class LoadedModel:
             dirty = True
             jobs = self._collect(first)
             try:
-                self._process(jobs)
+                _forward_thread().submit(self._process, jobs).result()
             except Exception as exc:  # never let the batcher thread die
                 log.exception("forward pass failed")
                 for job in jobs:
@@ -458,6 +475,8 @@ class LoadedModel:
 
     def _process(self, jobs: list[_Job]):
         torch = _torch()
+        if torch.get_num_threads() != self.torch_threads:
+            _set_this_threads_torch_threads(self.torch_threads)
         # A caller that timed out has cancelled its job: no forward for it.
         jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
         # Identical sequences (a class on the same lesson prompt) share one row.
@@ -516,7 +535,6 @@ class LoadedModel:
         past and the new tokens; the attention mask hides the padding and the
         position ids stay each row's true positions."""
         torch = _torch()
-        from transformers.cache_utils import DynamicCache
 
         plan = []
         for ids, _, entry in group:
@@ -537,7 +555,7 @@ class LoadedModel:
 
         if len(plan) == 1:
             new_ids, past_layers, _ = plan[0]
-            past = DynamicCache(ddp_cache_data=past_layers) if past_layers else None
+            past = _dynamic_cache(past_layers) if past_layers else None
             out = self.model(
                 input_ids=torch.tensor([new_ids], device=self.device), past_key_values=past, use_cache=True, logits_to_keep=1
             )
@@ -570,7 +588,7 @@ class LoadedModel:
                         keys[i, :, P - past_len :] = past_layers[layer_index][0][0]
                         values[i, :, P - past_len :] = past_layers[layer_index][1][0]
                 data.append((keys, values))
-            past = DynamicCache(ddp_cache_data=data)
+            past = _dynamic_cache(data)
         out = self.model(
             input_ids=input_ids,
             attention_mask=attention,
@@ -593,6 +611,21 @@ class LoadedModel:
                 [(_row(layer.keys, i, spans), _row(layer.values, i, spans)) for layer in out.past_key_values.layers]
             )
         return [logits[i].clone() for i in range(n)], layers_rows
+
+
+def _dynamic_cache(layers):
+    """A DynamicCache that holds these ``(keys, values)`` as they are.
+
+    ``DynamicCache(ddp_cache_data=...)`` concatenates each layer onto an empty
+    tensor: a copy of the whole past on every step, on top of the copy the
+    forward makes when it appends the new tokens."""
+    from transformers.cache_utils import DynamicCache
+
+    cache = DynamicCache(ddp_cache_data=[(None, None)] * len(layers))
+    for layer, (keys, values) in zip(cache.layers, layers):
+        layer.lazy_initialization(keys, values)
+        layer.keys, layer.values = keys, values
+    return cache
 
 
 def _row(tensor, i, spans):

@@ -142,6 +142,26 @@ def test_the_probability_maths_leaves_the_cores_to_the_forward(smol, engine):
     assert seen == [settings.MODELWORKER["TORCH_THREADS"]]
 
 
+def test_every_models_forwards_run_on_one_thread(smol):
+    """Two models each have a batcher, but their forwards take turns on one
+    thread: torch's OpenMP work ran ~1.8x slower beside another live thread
+    that had done some."""
+    threads = []
+    models = [own_batcher(smol), own_batcher(smol)]
+    for m in models:
+        original = m._forward
+
+        def forward(group, original=original):
+            threads.append(threading.current_thread())
+            return original(group)
+
+        m._forward = forward
+    for i, m in enumerate(models):
+        m.logits(smol.encode(f"Model {i} is asked about the sea"))
+    assert len(threads) == 2 and threads[0] is threads[1]
+    assert threads[0] not in {m._thread for m in models}
+
+
 def test_the_batcher_returns_freed_memory_once_idle(smol, monkeypatch):
     calls = []
     monkeypatch.setattr(engine_module, "_heap_trimmer", lambda: calls.append)
