@@ -214,7 +214,9 @@ def next_token_probs(session: WheelSession, params: dict) -> dict:
         other_top_k=params["other_top_k"],
         cache_key=_cache_key(session),
     )
-    if session.params != params:
+    # Remembered for append-token; no write when nothing changes (a new
+    # session asking with the defaults already has them).
+    if session_params(session) != params:
         session.params = params
         session.save(update_fields=["params"])
     return {
