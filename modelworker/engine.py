@@ -13,6 +13,7 @@ thread, which:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import queue
@@ -321,6 +322,9 @@ class LoadedModel:
         self.caching = config["CACHING"]
         self.max_batch = max(1, config["MAX_BATCH"]) if self.batching else 1
         self.torch_threads = max(1, int(config["TORCH_THREADS"]))
+        # transformers 5.24 renamed the forward's past_key_values to cache (the
+        # old name warns, and goes in 5.40); older releases know only the old one.
+        self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         # How long after a forward the batcher may wait for the streams of that
         # forward to come back with their next step (see _collect).
         self.linger = max(0, config.get("BATCH_LINGER_MS", 0)) / 1000 if self.batching else 0
@@ -557,7 +561,10 @@ class LoadedModel:
             new_ids, past_layers, _ = plan[0]
             past = _dynamic_cache(past_layers) if past_layers else None
             out = self.model(
-                input_ids=torch.tensor([new_ids], device=self.device), past_key_values=past, use_cache=True, logits_to_keep=1
+                input_ids=torch.tensor([new_ids], device=self.device),
+                use_cache=True,
+                logits_to_keep=1,
+                **{self._cache_arg: past},
             )
             layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
             # Logits come back to the CPU: the maths and seeded sampling run there.
@@ -593,7 +600,7 @@ class LoadedModel:
             input_ids=input_ids,
             attention_mask=attention,
             position_ids=position_ids,
-            past_key_values=past,
+            **{self._cache_arg: past},
             use_cache=True,
             logits_to_keep=1,
         )
