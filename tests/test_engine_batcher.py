@@ -19,17 +19,39 @@ def own_batcher(smol, **overrides):
     return LoadedModel(smol.spec, smol.model, smol.tokenizer, {**settings.MODELWORKER, **overrides})
 
 
-def test_a_caller_that_times_out_gets_worker_timeout_and_its_job_is_skipped(smol):
-    m = own_batcher(smol)
-    entered, gate = threading.Event(), threading.Event()
+def on_forward(m, hook):
+    """Call ``hook(group)`` before each of ``m``'s forward passes."""
     original = m._forward
 
-    def slow_forward(group):
-        entered.set()
-        gate.wait(20)
+    def forward(group):
+        hook(group)
         return original(group)
 
-    m._forward = slow_forward
+    m._forward = forward
+
+
+def recording(m):
+    """The rows of each of ``m``'s forward passes, as they happen."""
+    rows = []
+    on_forward(m, lambda group: rows.append(len(group)))
+    return rows
+
+
+def holding(m):
+    """``m``'s forwards wait for ``gate``; ``entered`` is set when one starts."""
+    entered, gate = threading.Event(), threading.Event()
+
+    def hold(group):
+        entered.set()
+        gate.wait(20)
+
+    on_forward(m, hold)
+    return entered, gate
+
+
+def test_a_caller_that_times_out_gets_worker_timeout_and_its_job_is_skipped(smol):
+    m = own_batcher(smol)
+    entered, gate = holding(m)
     busy = threading.Thread(target=m.logits, args=(smol.encode("The cat sat on the"),))
     busy.start()
     assert entered.wait(20), "the batcher never started the first job"
@@ -48,35 +70,14 @@ def test_a_caller_that_times_out_gets_worker_timeout_and_its_job_is_skipped(smol
     assert len(m.logits_cache) == 1
 
 
-def recording(m):
-    """Wrap ``m._forward`` to record the rows of each forward pass."""
-    rows, original = [], m._forward
-
-    def forward(group):
-        rows.append(len(group))
-        return original(group)
-
-    m._forward = forward
-    return rows
-
-
 def test_streams_that_come_back_at_different_moments_still_share_the_next_forward(smol):
     m = own_batcher(smol, BATCH_LINGER_MS=2000)
     rows = recording(m)
     streams = [list(smol.encode(f"Stream {i} begins a story about")) for i in range(3)]
-    gate, entered = threading.Event(), threading.Event()
-    original = m._forward
-
-    def held(group):  # a forward that holds the batcher while the streams queue
-        entered.set()
-        gate.wait(20)
-        return original(group)
-
-    m._forward = held
+    entered, gate = holding(m)  # a first forward holds the batcher while the streams queue
     blocker = threading.Thread(target=m.logits, args=(smol.encode("Something else entirely"),))
     blocker.start()
     assert entered.wait(20)
-    m._forward = original
     first = [
         threading.Thread(target=m.logits, args=(ids, f"s{i}"), kwargs={"follow_up": True})
         for i, ids in enumerate(streams)
@@ -121,13 +122,7 @@ def test_the_probability_maths_leaves_the_cores_to_the_forward(smol, engine):
     OpenMP team and a token's forward took ~50 ms instead of ~28 ms."""
     m = own_batcher(smol)
     seen = []
-    original = m._forward
-
-    def forward(group):
-        seen.append(torch.get_num_threads())
-        return original(group)
-
-    m._forward = forward
+    on_forward(m, lambda group: seen.append(torch.get_num_threads()))
     counts = []
 
     def request():
@@ -149,13 +144,7 @@ def test_every_models_forwards_run_on_one_thread(smol):
     threads = []
     models = [own_batcher(smol), own_batcher(smol)]
     for m in models:
-        original = m._forward
-
-        def forward(group, original=original):
-            threads.append(threading.current_thread())
-            return original(group)
-
-        m._forward = forward
+        on_forward(m, lambda group: threads.append(threading.current_thread()))
     for i, m in enumerate(models):
         m.logits(smol.encode(f"Model {i} is asked about the sea"))
     assert len(threads) == 2 and threads[0] is threads[1]
