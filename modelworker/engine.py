@@ -2,13 +2,17 @@
 
 Every request is plain data in, plain data out (see :meth:`Engine.handle`),
 so the same engine serves the in-process client and the channel-layer
-worker. Forward passes for one model happen on that model's own batcher
-thread, which:
+worker. Each model has a batcher thread, which:
 
 * answers repeated token sequences from a bounded LRU of logits;
 * extends a cached KV prefix instead of re-reading the whole context;
-* runs every request that arrived meanwhile as one padded forward pass;
+* runs every request that arrived meanwhile as one padded forward pass,
+  waiting briefly for the streams it just served to come back;
 * computes the logits of the last position only (``logits_to_keep=1``).
+
+The forward passes of every model run on one thread of their own, and the
+probability maths on the requesting thread with one torch thread (see
+:func:`_forward_thread` and :func:`_single_threaded_maths`).
 """
 
 from __future__ import annotations
@@ -630,7 +634,9 @@ def _dynamic_cache(layers):
 
     cache = DynamicCache(ddp_cache_data=[(None, None)] * len(layers))
     for layer, (keys, values) in zip(cache.layers, layers):
-        layer.lazy_initialization(keys, values)
+        # Let the layer initialise itself (dtype, device) from an empty slice,
+        # then hold the tensors themselves.
+        layer.update(keys[:, :, :0], values[:, :, :0])
         layer.keys, layer.values = keys, values
     return cache
 
