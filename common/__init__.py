@@ -1,0 +1,1 @@
+"""Shared helpers every layer may use; they import no app of this project."""
