@@ -2,7 +2,11 @@
 
 Every server listens on 127.0.0.1 on a free port, with its own SQLite file
 (``SQLITE_PATH``), migrated before it starts, and throttling raised so the
-rate limits do not take part in a measurement.
+rate limits do not take part in a measurement (``throttled=True`` keeps the
+site's own limits, for a benchmark where they are part of what is measured).
+``ProductionStack`` starts the production setup instead: daphne processes and
+``runworker model-worker`` processes over Redis, on a throwaway PostgreSQL
+database.
 """
 
 from __future__ import annotations
@@ -123,8 +127,17 @@ def format_load(load: dict) -> str:
 class Server:
     """``with Server("name", MODEL_BATCHING="0") as s: s.url``"""
 
-    def __init__(self, name: str, workdir: Path, template_db: Path | None = None, ready_timeout: float = 180.0, **env):
+    def __init__(
+        self,
+        name: str,
+        workdir: Path,
+        template_db: Path | None = None,
+        ready_timeout: float = 180.0,
+        throttled: bool = False,
+        **env,
+    ):
         self.name = name
+        self.throttled = throttled
         self.workdir = Path(workdir)
         self.template_db = template_db
         self.ready_timeout = ready_timeout
@@ -146,13 +159,16 @@ class Server:
                 "MODEL_PRELOAD": "1",
                 "MODELWORKER_LOG_LEVEL": "WARNING",
                 "PYTHONUNBUFFERED": "1",
-                **NO_THROTTLE,
+                **({} if self.throttled else NO_THROTTLE),
             }
         )
         # A REDIS_URL / DATABASE_URL in the caller's shell would change what is measured.
         env.pop("REDIS_URL", None)
         env.pop("DATABASE_URL", None)
         env.pop("MODELWORKER_BACKEND", None)
+        if self.throttled:
+            for name in NO_THROTTLE:
+                env.pop(name, None)
         env.update(self.extra_env)
         return env
 
@@ -223,6 +239,13 @@ class Server:
             pass
         return None
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far."""
+        import psutil
+
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -244,3 +267,91 @@ class Server:
 
 def workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="tokenwheel-bench-"))
+
+
+class ProductionStack:
+    """``daphnes`` daphne processes and ``workers`` ``runworker model-worker``
+    processes on one Redis prefix, with a throwaway PostgreSQL database on
+    the machine's services (as tests/production uses them). The site's own
+    throttles apply unless ``NO_THROTTLE`` is passed in ``env``. ``urls``
+    lists one base URL per daphne: a client spreads its users over them, as
+    a proxy in front would."""
+
+    def __init__(self, workdir: Path, daphnes: int = 2, workers: int = 2, **env):
+        self.workdir = Path(workdir)
+        self.daphnes = daphnes
+        self.workers = workers
+        self.extra_env = {k: str(v) for k, v in env.items()}
+        self.stacks = []
+        self.database_url = None
+        self.env = None
+
+    def start(self):
+        sys.path.insert(0, str(ROOT))
+        from tests.production.stack import (
+            DEFAULT_PG,
+            DEFAULT_REDIS,
+            Stack,
+            base_env,
+            create_database,
+            pg_problem,
+            redis_problem,
+            start_stack,
+        )
+
+        pg = os.environ.get("BENCH_POSTGRES", DEFAULT_PG)
+        redis = os.environ.get("BENCH_REDIS", DEFAULT_REDIS)
+        problem = pg_problem(pg) or redis_problem(redis)
+        if problem:
+            raise RuntimeError(f"the production stack needs PostgreSQL and Redis: {problem}")
+        self.database_url = create_database(pg, prefix="tokenwheel_bench")
+        prefix = f"tw-bench-{os.getpid()}-{int(time.time())}:"
+        self.env = base_env(self.database_url, redis, prefix, MODELWORKER_LOG_LEVEL="WARNING", **self.extra_env)
+        try:
+            self.stacks.append(start_stack(self.env, self.workdir, "web0", workers=self.workers))
+            for i in range(1, self.daphnes):
+                extra = Stack(self.env, self.workdir, f"web{i}")
+                self.stacks.append(extra)
+                extra.start_daphne()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.base_url for s in self.stacks]
+
+    def pids(self) -> list[int]:
+        procs = [p for s in self.stacks for p in [s.daphne, *s.workers] if p is not None]
+        return [p.pid for p in procs if p.poll() is None]
+
+    def cpu_seconds(self) -> float:
+        import psutil
+
+        total = 0.0
+        for pid in self.pids():
+            try:
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def stop(self):
+        from tests.production.stack import cleanup_prefix, drop_database
+
+        for stack in self.stacks:
+            stack.stop()
+        if self.env is not None:
+            cleanup_prefix(self.env["REDIS_URL"], self.env["REDIS_PREFIX"])
+        if self.database_url is not None:
+            pg = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
+            drop_database(pg, self.database_url)
+            self.database_url = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

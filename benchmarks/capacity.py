@@ -1,0 +1,421 @@
+#!/usr/bin/env python
+"""Class capacity (issue 12): a whole school on one machine, at a realistic pace.
+
+    .venv/bin/python benchmarks/capacity.py                       # N = 30, 60, 120, 240 + playground
+    .venv/bin/python benchmarks/capacity.py --students 30,60 --no-playground
+    .venv/bin/python benchmarks/capacity.py --stack production    # daphnes + runworker, Redis, PostgreSQL
+
+The wheel workload, exactly as the issue gives it: N students start over 5 s,
+all anonymous from one address (127.0.0.1: a school behind one NAT), each
+with a connection of its own. Each creates a session, sets the lesson prompt
+"Today in class we learned", then loops for 30 s: GET ``next-token-probs``
+with the defaults, POST ``append-token`` with a ``token_id`` drawn among the
+above-threshold tokens (weighted by their probability, as the wheel's
+segments are), thinks for a uniform 1.5-2.5 s; every 20 tokens it sets the
+prompt again. A step is the probs request plus the append, timed at the
+client. After a failed request a student waits its think time, or the
+``Retry-After`` if that is longer (as the wheel page does), and tries again.
+
+Per N: steps/s, p50 / p95 step latency, every non-2xx by status (and
+transport errors), the latency of each request kind, the server's CPU
+seconds per step, and the client's own event-loop lag (the client runs in
+one process on the same 2 cores; its lag is part of what it measures).
+
+The playground: 30 websocket streams at the default speed (500 ms a token):
+p95 of the interval between consecutive tokens (target <= 1.5x the speed);
+then tokens/s of 30 streams at speed 0 beside one stream.
+
+Each N runs on a fresh server (embedded default: one daphne, the model in
+process, SQLite, the site's own throttles). The machine's load is recorded
+before and after each run. Writes benchmarks/results/capacity[-production].json.
+Not part of the test suite; all traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import httpx  # noqa: E402
+
+from _server import ProductionStack, Server, format_load, machine_load, wait_for_quiet, workdir  # noqa: E402
+from stream import WebSocket  # noqa: E402  (the benchmarks' small asyncio websocket client)
+
+LESSON_PROMPT = "Today in class we learned"
+RESET_EVERY = 20
+THINK_S = (1.5, 2.5)
+RAMP_S = 5.0
+REQUEST_TIMEOUT_S = 60.0
+STREAM_PROMPT = "Once upon a time, in a small village by the sea, there lived"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def pct(values, q):
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def ms(seconds):
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def latency(values) -> dict:
+    return {"n": len(values), "p50_ms": ms(pct(values, 0.5)), "p95_ms": ms(pct(values, 0.95)), "max_ms": ms(max(values, default=None))}
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+class LoopLag:
+    """How late the client's event loop wakes a 50 ms sleep: a busy client
+    inflates every latency it measures by about this much."""
+
+    def __init__(self):
+        self.lags = []
+        self.task = None
+
+    async def _run(self):
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.05)
+            self.lags.append(time.perf_counter() - t - 0.05)
+
+    def __enter__(self):
+        self.task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc):
+        self.task.cancel()
+
+    def summary(self) -> dict:
+        return {"p50_ms": ms(pct(self.lags, 0.5)), "p95_ms": ms(pct(self.lags, 0.95)), "max_ms": ms(max(self.lags, default=None))}
+
+
+# --------------------------------------------------------------------------- the wheel workload
+
+
+class Tally:
+    def __init__(self):
+        self.steps = []  # (started, seconds)
+        self.requests = defaultdict(list)  # kind -> seconds (successful requests)
+        self.errors = Counter()  # "kind status" -> count
+        self.samples = {}  # "kind status" -> first body seen
+        self.students_started = 0
+
+    def fail(self, kind, status, body):
+        key = f"{kind} {status}"
+        self.errors[key] += 1
+        self.samples.setdefault(key, body[:300])
+
+
+async def call(http, tally, kind, method, url, **kwargs):
+    """One request; returns (ok, response or None). Every non-2xx is an error."""
+    started = time.perf_counter()
+    try:
+        response = await http.request(method, url, **kwargs)
+    except httpx.HTTPError as exc:
+        tally.fail(kind, type(exc).__name__, str(exc))
+        return False, None
+    if 200 <= response.status_code < 300:
+        tally.requests[kind].append(time.perf_counter() - started)
+        return True, response
+    tally.fail(kind, response.status_code, response.text)
+    return False, response
+
+
+def pause_after(response, rng) -> float:
+    think = rng.uniform(*THINK_S)
+    if response is not None and response.status_code >= 400:
+        try:
+            return max(think, float(response.headers.get("Retry-After", 0)))
+        except ValueError:
+            return think
+    return think
+
+
+async def student(index, url, tally, delay, seconds, seed):
+    rng = random.Random(seed)
+    await asyncio.sleep(delay)
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S, limits=limits) as http:
+        # Setup: create and set the prompt, retrying (bounded) like a student would.
+        give_up = time.monotonic() + seconds
+        session_id = None
+        while time.monotonic() < give_up:
+            if session_id is None:
+                ok, response = await call(http, tally, "create", "POST", "/api/sessions", json={})
+                if ok:
+                    session_id = response.json()["session_id"]
+            if session_id is not None:
+                ok, response = await call(http, tally, "set-prompt", "POST", f"/api/sessions/{session_id}/set-prompt", json={"prompt": LESSON_PROMPT})
+                if ok:
+                    break
+            await asyncio.sleep(pause_after(response, rng))
+        else:
+            return
+        tally.students_started += 1
+        end = time.monotonic() + seconds
+        tokens = 0
+        while time.monotonic() < end:
+            started = time.perf_counter()
+            ok, response = await call(http, tally, "probs", "GET", f"/api/sessions/{session_id}/next-token-probs")
+            if ok:
+                above = response.json()["above_threshold_tokens"]
+                token = rng.choices(above, weights=[t["probability"] for t in above])[0]
+                ok, response = await call(http, tally, "append", "POST", f"/api/sessions/{session_id}/append-token", json={"token_id": token["token_id"]})
+                if ok:
+                    tally.steps.append((started, time.perf_counter() - started))
+                    tokens += 1
+                    if tokens % RESET_EVERY == 0:
+                        await call(http, tally, "set-prompt", "POST", f"/api/sessions/{session_id}/set-prompt", json={"prompt": LESSON_PROMPT})
+            await asyncio.sleep(pause_after(response, rng))
+
+
+async def wheel_run(urls, n, seconds, seed) -> dict:
+    tally = Tally()
+    with LoopLag() as lag:
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(student(i, urls[i % len(urls)], tally, RAMP_S * i / n, seconds, seed * 100_003 + i) for i in range(n))
+        )
+        wall = time.perf_counter() - started
+    steps = [s for _, s in tally.steps]
+    if tally.steps:
+        first = min(t for t, _ in tally.steps)
+        last = max(t + s for t, s in tally.steps)
+        window = last - first
+    else:
+        window = wall
+    return {
+        "students": n,
+        "students_started": tally.students_started,
+        "steps": len(steps),
+        "window_s": round(window, 1),
+        "steps_per_s": round(len(steps) / window, 2) if window else 0.0,
+        "step": latency(steps),
+        "requests": {kind: latency(v) for kind, v in sorted(tally.requests.items())},
+        "errors": sum(tally.errors.values()),
+        "errors_by_status": dict(sorted(tally.errors.items())),
+        "error_samples": tally.samples,
+        "client_loop_lag": lag.summary(),
+    }
+
+
+# --------------------------------------------------------------------------- the playground
+
+
+async def paced_stream(ws_url, origin, prompt, tokens, speed_ms, delay) -> dict:
+    """A stream at ``speed_ms`` (None: the server's default): arrival times of its tokens."""
+    await asyncio.sleep(delay)
+    ws = await WebSocket.connect(ws_url, origin)
+    try:
+        hello = None
+        while True:
+            msg = await ws.recv()
+            if msg["type"] == "hello":
+                hello = msg
+            if msg["type"] == "models":
+                break
+        start = {"type": "start", "text": prompt, "max_tokens": tokens}
+        if speed_ms is not None:
+            start["speed_ms"] = speed_ms
+        t0 = time.perf_counter()
+        await ws.send(start)
+        arrivals, error = [], None
+        while True:
+            msg = await ws.recv()
+            if msg["type"] == "token":
+                arrivals.append(time.perf_counter())
+            elif msg["type"] == "done":
+                break
+            elif msg["type"] == "error":
+                error = msg
+                break
+    finally:
+        await ws.close()
+    return {"t0": t0, "arrivals": arrivals, "error": error, "limits": (hello or {}).get("limits", {})}
+
+
+async def playground_run(ws_url, origin, streams=30, tokens=40, fast_tokens=48) -> dict:
+    with LoopLag() as lag:
+        # 30 students press play within 3 s of each other, each on a text of their own.
+        paced = await asyncio.gather(
+            *(paced_stream(ws_url, origin, f"Student {i}: {STREAM_PROMPT}", tokens, None, 3.0 * i / streams) for i in range(streams))
+        )
+        speed = paced[0]["limits"].get("default_speed_ms", 500)
+        intervals = [b - a for r in paced for a, b in zip(r["arrivals"], r["arrivals"][1:])]
+        firsts = [r["arrivals"][0] - r["t0"] for r in paced if r["arrivals"]]
+
+        async def fast(count, offset):
+            t0 = time.perf_counter()
+            runs = await asyncio.gather(
+                *(paced_stream(ws_url, origin, f"Story {offset + i}. {STREAM_PROMPT}", fast_tokens, 0, 0) for i in range(count))
+            )
+            wall = time.perf_counter() - t0
+            got = sum(len(r["arrivals"]) for r in runs)
+            return {"streams": count, "tokens": got, "wall_s": round(wall, 2), "tokens_per_s": round(got / wall, 1),
+                    "errors": [r["error"] for r in runs if r["error"]]}
+
+        one = await fast(1, 1000)
+        thirty = await fast(streams, 2000)
+    p95 = pct(intervals, 0.95)
+    return {
+        "paced": {
+            "streams": streams,
+            "tokens_per_stream": tokens,
+            "speed_ms": speed,
+            "tokens": sum(len(r["arrivals"]) for r in paced),
+            "interval": latency(intervals),
+            "p95_over_speed": round(p95 * 1000 / speed, 2) if p95 else None,
+            "target": "p95 interval <= 1.5x speed",
+            "met": bool(p95 and p95 * 1000 <= 1.5 * speed),
+            "first_token": latency(firsts),
+            "errors": [r["error"] for r in paced if r["error"]],
+        },
+        "speed0": {"one_stream": one, f"{streams}_streams": thirty,
+                   "ratio": round(thirty["tokens_per_s"] / one["tokens_per_s"], 2) if one["tokens_per_s"] else None},
+        "client_loop_lag": lag.summary(),
+    }
+
+
+# --------------------------------------------------------------------------- servers and the run
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def start_target(args, name, work, template):
+    if args.stack == "production":
+        return ProductionStack(work, daphnes=args.daphnes, workers=args.workers, **dict(args.server_env)).start()
+    return Server(name, work, template_db=template, throttled=True, **dict(args.server_env)).start()
+
+
+def urls_of(target) -> list[str]:
+    return target.urls if isinstance(target, ProductionStack) else [target.url]
+
+
+def measured(target, coroutine):
+    """Run ``coroutine`` with the machine's load, the server's and the client's CPU time around it."""
+    before = {"uptime": uptime(), "load": machine_load()}
+    cpu0, own0 = target.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
+    result = asyncio.run(coroutine)
+    cpu1, own1 = target.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
+    result["server_cpu_s"] = round(cpu1 - cpu0, 1)
+    result["client_cpu_s"] = round(own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime, 1)
+    result["load_before"] = before
+    result["load_after"] = {"uptime": uptime(), "load": machine_load()}
+    return result
+
+
+def print_wheel(r):
+    errors = ", ".join(f"{k}: {v}" for k, v in r["errors_by_status"].items()) or "0"
+    print(
+        f"  N={r['students']:>3}: {r['steps_per_s']:6.1f} steps/s  step p50 {r['step']['p50_ms']} ms  "
+        f"p95 {r['step']['p95_ms']} ms  errors {errors}  (server CPU {r['server_cpu_s']} s, "
+        f"client CPU {r['client_cpu_s']} s, client loop lag p95 {r['client_loop_lag']['p95_ms']} ms)",
+        flush=True,
+    )
+    print(f"         before: {r['load_before']['uptime']}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", default="30,60,120,240", help="comma-separated class sizes N")
+    parser.add_argument("--seconds", type=float, default=30.0, help="each student's loop (default 30)")
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--stack", choices=["embedded", "production"], default="embedded")
+    parser.add_argument("--daphnes", type=int, default=2, help="production: daphne processes")
+    parser.add_argument("--workers", type=int, default=2, help="production: runworker model-worker processes")
+    parser.add_argument("--no-playground", action="store_true")
+    parser.add_argument("--playground-only", action="store_true")
+    parser.add_argument("--wait-quiet", type=float, default=300.0, help="wait up to this long for a quiet machine before each run")
+    parser.add_argument("--server-env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)), help="NAME=VALUE for the servers")
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+    sizes = [] if args.playground_only else [int(n) for n in args.students.split(",") if n]
+
+    work = workdir()
+    template = None
+    if args.stack == "embedded":
+        # Migrate once; each server starts from a copy.
+        blank = Server("template", work, throttled=True)
+        blank.migrate()
+        template = blank.db_path
+
+    out = Path(args.output) if args.output else HERE / "results" / ("capacity.json" if args.stack == "embedded" else "capacity-production.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "commit": git_commit(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "stack": args.stack if args.stack == "embedded" else f"production: {args.daphnes} daphne + {args.workers} runworker, Redis, PostgreSQL",
+        "server_env": dict(args.server_env),
+        "workload": {"prompt": LESSON_PROMPT, "loop_s": args.seconds, "ramp_s": RAMP_S, "think_s": THINK_S, "reset_every": RESET_EVERY},
+        "wheel": [],
+    }
+    print(f"capacity at {report['commit']} ({report['stack']}); results -> {out}", flush=True)
+
+    def save():
+        out.write_text(json.dumps(report, indent=2) + "\n")
+
+    for n in sizes:
+        waited = wait_for_quiet(args.wait_quiet)
+        target = start_target(args, f"wheel-{n}", work, template)
+        try:
+            result = measured(target, wheel_run(urls_of(target), n, args.seconds, args.seed))
+        finally:
+            target.stop()
+        result["waited_for_quiet_s"] = waited
+        report["wheel"].append(result)
+        print_wheel(result)
+        save()
+
+    if not args.no_playground and args.stack == "embedded":
+        wait_for_quiet(args.wait_quiet)
+        target = start_target(args, "playground", work, template)
+        try:
+            url = urls_of(target)[0]
+            ws_url = url.replace("http://", "ws://") + "/ws/playground/"
+            report["playground"] = measured(target, playground_run(ws_url, url))
+        finally:
+            target.stop()
+        p = report["playground"]
+        print(
+            f"  playground: 30 streams at {p['paced']['speed_ms']} ms: interval p50 {p['paced']['interval']['p50_ms']} ms, "
+            f"p95 {p['paced']['interval']['p95_ms']} ms ({p['paced']['p95_over_speed']}x, target 1.5x); speed 0: "
+            f"1 stream {p['speed0']['one_stream']['tokens_per_s']} tok/s, 30 streams {p['speed0']['30_streams']['tokens_per_s']} tok/s",
+            flush=True,
+        )
+        save()
+    print(f"written {out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
