@@ -61,6 +61,9 @@ REPLY_PREFIX = "model-reply"
 
 try:  # the Redis layer is optional: tests and `make run` use the in-memory one
     from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
+    from channels_redis.utils import create_pool as _create_pool
+    from redis.asyncio.retry import Retry as _AsyncRetry
+    from redis.backoff import ExponentialBackoff
     from redis.exceptions import ConnectionError as _RedisConnectionError
     from redis.exceptions import RedisError as _RedisError
     from redis.exceptions import TimeoutError as _RedisTimeoutError
@@ -76,8 +79,24 @@ def _config(name, default):
     return settings.MODELWORKER.get(name, default)
 
 
+def stale_connection_retry(retry_class):
+    """What redis-py should do when a pooled connection turns out dead.
+
+    After Redis restarts, every connection a pool kept is closed on the
+    server's side; the first command on each fails with "Connection closed by
+    server". redis-py retries nothing when it is handed a pool (channels-redis
+    and Django's cache both hand it one), so that request failed. One retry on
+    a fresh connection fixes it; a few, with a short backoff, ride out a
+    restart still in progress. Only ConnectionError: a timeout means Redis is
+    alive but stalled, and retrying it would stretch a call far past the
+    caller's deadline. Every command the layer sends is safe to repeat (ZADD
+    of the same member, EXPIRE, counts) or lost either way (a pop).
+    """
+    return retry_class(ExponentialBackoff(cap=0.5, base=0.05), 3, supported_errors=(_RedisConnectionError,))
+
+
 class RedisChannelLayer(_RedisChannelLayer):
-    """channels-redis with three changes production needs.
+    """channels-redis with four changes production needs.
 
     * Messages are popped plainly (at most once, as the channel-layer spec
       asks). channels-redis keeps every received message in a shared
@@ -90,9 +109,16 @@ class RedisChannelLayer(_RedisChannelLayer):
     * ``receive()`` survives a Redis outage: it retries until Redis is back
       instead of raising, so ``runworker`` and websocket consumers do not die
       with it. Senders still see the error at once (and answer 503).
+    * A pooled connection that Redis closed (a restart) is replaced on its
+      first use instead of failing that request or losing that reply
+      (:func:`stale_connection_retry`).
     """
 
     RETRY_MAX_SECONDS = 2.0
+
+    def create_pool(self, index):
+        host = {"retry": stale_connection_retry(_AsyncRetry), **self.hosts[index]}
+        return _create_pool(host)
 
     async def _brpop_with_clean(self, index, channel, timeout):
         result = await self.connection(index).bzpopmin(channel, timeout=timeout)

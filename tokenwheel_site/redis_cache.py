@@ -4,7 +4,10 @@ The cache holds throttle counters and short-lived stream state. When Redis
 goes down, a plain RedisCache turns every throttled request into a 500; this
 one logs once and answers as an empty cache (reads miss, writes are
 dropped), so requests that do not need the model worker still work and those
-that do get the model client's clear 503. It reconnects by itself.
+that do get the model client's clear 503. It reconnects by itself, and a
+pooled connection that a Redis restart closed is replaced on its first use
+(the same retry as the channel layer's) instead of skipping that request's
+throttles.
 """
 
 import functools
@@ -13,6 +16,9 @@ import time
 
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from modelworker.channels_backend import stale_connection_retry
 
 log = logging.getLogger("tokenwheel.cache")
 
@@ -42,6 +48,11 @@ def _fail_open(fallback):
 
 class FailOpenRedisCache(RedisCache):
     _last_warning = 0.0
+
+    def __init__(self, server, params):
+        options = params.get("OPTIONS", {})
+        params = {**params, "OPTIONS": {"retry": stale_connection_retry(Retry), **options}}
+        super().__init__(server, params)
 
     get = _fail_open(_MISS)(RedisCache.get)
     get_many = _fail_open(dict)(RedisCache.get_many)

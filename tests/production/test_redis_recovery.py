@@ -1,0 +1,84 @@
+"""Redis going away and coming back, on the real production stack (daphne +
+two ``runworker model-worker`` processes + PostgreSQL + a private Redis this
+test may stop, restart and pause)."""
+
+import threading
+import time
+
+from .conftest import base_env, json_body, start_stack
+
+
+def _models_over_a_new_socket(stack) -> dict:
+    with stack.websocket() as ws:
+        assert ws.recv_json()["type"] == "hello"
+        ws.send_json({"type": "models"})
+        while True:
+            message = ws.recv_json(timeout=30)
+            if message["type"] in ("models", "error"):
+                return message
+
+
+def _in_threads(stack, jobs):
+    """Run ``jobs`` (callables taking an httpx client) at the same moment; their results in order."""
+    results = [None] * len(jobs)
+    barrier = threading.Barrier(len(jobs))
+
+    def run(i, job):
+        with stack.client(timeout=40) as http:
+            barrier.wait()
+            results[i] = job(http)
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def _timed(method, path, **kwargs):
+    def job(http):
+        started = time.monotonic()
+        response = getattr(http, method)(path, **kwargs)
+        return response.status_code, time.monotonic() - started, response.text[:200]
+
+    return job
+
+
+def test_after_redis_restarts_on_the_same_port_no_request_and_no_new_socket_fails(private_redis, prod_database, tmp_path):
+    env = base_env(prod_database, private_redis.url, "restart:")
+    stack = start_stack(env, tmp_path, "restart", workers=2)
+    try:
+        with stack.client(timeout=40) as http:
+            sessions = [stack.new_session(http) for _ in range(6)]
+        probs = [_timed("get", f"/api/sessions/{s}/next-token-probs") for s in sessions]
+        # Concurrent requests, so every process's pools hold several connections,
+        # all of which go stale when Redis restarts.
+        assert all(r[0] == 200 for r in _in_threads(stack, probs + probs)), "the stack did not work before the restart"
+        assert _models_over_a_new_socket(stack)["type"] == "models"
+
+        private_redis.stop()
+        private_redis.start()
+        restarted_at = {proc.pid: len(stack.log(proc)) for proc in [stack.daphne, *stack.workers]}
+        time.sleep(3)  # a quiet moment: nothing touches the stale connections
+
+        results = _in_threads(stack, probs + [_timed("get", "/api/models")] * 4)
+        with stack.client(timeout=40) as http:
+            for session_id in sessions[:5]:
+                results.append(_timed("post", f"/api/sessions/{session_id}/append-token", json={"category": "sample"})(http))
+            for session_id in sessions[:5]:
+                results.append(_timed("get", f"/api/sessions/{session_id}/next-token-probs")(http))
+        sockets = [_models_over_a_new_socket(stack) for _ in range(5)]
+
+        assert len(results) == 20
+        failed = [r for r in results if r[0] != 200]
+        assert not failed, f"{len(failed)} of 20 requests failed after the restart: {failed}"
+        # A lost reply costs a liveness window and a resend: none may have been needed.
+        assert max(r[1] for r in results) < 5, [round(r[1], 1) for r in results]
+        assert [s["type"] for s in sockets] == ["models"] * 5, sockets
+        for proc in [stack.daphne, *stack.workers]:
+            since = stack.log(proc)[restarted_at[proc.pid]:]
+            assert "could not answer" not in since, since  # a worker's reply lost on a stale connection
+            assert "Redis cache unreachable" not in since, since  # throttles silently skipped
+    finally:
+        stack.stop()
