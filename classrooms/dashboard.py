@@ -1,13 +1,12 @@
 """The class dashboard: each student's runs (read-only), and per lesson the
 tokens students chose at each step."""
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 
-from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from . import runs
+from . import runkinds, runs
 from .access import classroom_for_manager
 from .models import Membership
 
@@ -15,35 +14,10 @@ MAX_STEPS = 12
 
 
 def lesson_steps(classroom, lesson, max_steps=MAX_STEPS):
-    """For each step (position), the tokens students' wheel sessions of this
-    lesson hold there, most chosen first: [(position, [(text, count, spun, picked)]), ...]."""
-    TokenEvent = apps.get_model("wheel", "TokenEvent")
-    events = TokenEvent.objects.filter(
-        session__classroom=classroom,
-        session__lesson=lesson,
-        session__owner__isnull=False,
-        undone_at__isnull=True,
-        position__lt=max_steps,
-    ).values_list("position", "token_text", "method")
-    per_step = defaultdict(Counter)
-    methods = defaultdict(Counter)
-    for position, text, method in events:
-        per_step[position][text] += 1
-        methods[(position, text)][method] += 1
+    """Per step, the tokens the class chose there (from the tools that keep steps)."""
     steps = []
-    for position in sorted(per_step):
-        total = sum(per_step[position].values())
-        tokens = [
-            {
-                "text": text,
-                "count": n,
-                "share": n / total,
-                "spun": methods[(position, text)]["spun"],
-                "picked": methods[(position, text)]["picked"] + methods[(position, text)]["other"],
-            }
-            for text, n in per_step[position].most_common()
-        ]
-        steps.append({"position": position, "total": total, "tokens": tokens})
+    for kind in runkinds.with_hook("lesson_steps"):
+        steps += kind.lesson_steps(classroom, lesson, max_steps)
     return steps
 
 

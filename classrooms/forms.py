@@ -4,7 +4,10 @@ from django.contrib.auth.forms import UserCreationForm
 
 from modelworker import registry
 
-from .models import Classroom, InstructorInvite, Lesson, normalize_code
+from .models import Classroom, GenerationSettings, InstructorInvite, Lesson, normalize_code
+
+# The generation settings both forms edit; the threshold is edited as a percentage.
+SETTINGS = [name for name in GenerationSettings.FIELDS if name != "threshold"]
 
 
 def model_choices():
@@ -77,30 +80,8 @@ class ClassroomSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Classroom
-        fields = [
-            "name",
-            "description",
-            "allowed_models",
-            "default_model",
-            "students_may_change_threshold",
-            "temperature_min",
-            "temperature_max",
-            "top_p_enabled",
-            "other_top_k",
-            "context_window",
-            "max_tokens",
-            "daily_token_quota",
-        ]
+        fields = ["name", "description", "allowed_models", "default_model", *SETTINGS, "daily_token_quota"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
-        labels = {
-            "top_p_enabled": "Students may use top-p",
-            "other_top_k": "Sample tokens shown in Other",
-            "context_window": "Playground context window (tokens)",
-            "max_tokens": "Playground max tokens per run",
-            "daily_token_quota": "Daily token quota per student",
-            "temperature_min": "Lowest temperature",
-            "temperature_max": "Highest temperature",
-        }
 
     field_order = ["name", "description", "allowed_models", "default_model", "threshold_percent"]
 
@@ -111,6 +92,11 @@ class ClassroomSettingsForm(forms.ModelForm):
         self.fields["default_model"].choices = [("", "Site default")] + choices
         self.fields["threshold_percent"].initial = round(self.instance.threshold * 100, 4)
         self.fields["max_tokens"].widget.attrs["max"] = 500
+        for name in SETTINGS:  # a class's own value: every setting has one
+            if isinstance(self.fields[name], forms.NullBooleanField):
+                self.fields[name] = forms.BooleanField(required=False, label=self.fields[name].label)
+            else:
+                self.fields[name].required = True
 
     def clean(self):
         data = super().clean()
@@ -118,9 +104,6 @@ class ClassroomSettingsForm(forms.ModelForm):
         default = data.get("default_model")
         if allowed and default and default not in allowed:
             self.add_error("default_model", "The default model must be one of the allowed models.")
-        lo, hi = data.get("temperature_min"), data.get("temperature_max")
-        if lo is not None and hi is not None and lo > hi:
-            self.add_error("temperature_max", "The highest temperature must be at least the lowest.")
         return data
 
     def save(self, commit=True):
@@ -138,33 +121,11 @@ class LessonForm(forms.ModelForm):
         label="Threshold (%)", required=False, min_value=0, max_value=100, help_text="Empty: the class's threshold."
     )
     model_name = forms.ChoiceField(required=False, label="Model")
-    students_may_change_threshold = TriStateField(required=False, label="Students may change the threshold")
-    top_p_enabled = TriStateField(required=False, label="Students may use top-p")
 
     class Meta:
         model = Lesson
-        fields = [
-            "title",
-            "prompt",
-            "instructions",
-            "order",
-            "model_name",
-            "students_may_change_threshold",
-            "temperature_min",
-            "temperature_max",
-            "top_p_enabled",
-            "other_top_k",
-            "context_window",
-            "max_tokens",
-        ]
+        fields = ["title", "prompt", "instructions", "order", "model_name", *SETTINGS]
         widgets = {"prompt": forms.Textarea(attrs={"rows": 3}), "instructions": forms.Textarea(attrs={"rows": 2})}
-        labels = {
-            "temperature_min": "Lowest temperature",
-            "temperature_max": "Highest temperature",
-            "other_top_k": "Sample tokens shown in Other",
-            "context_window": "Playground context window",
-            "max_tokens": "Playground max tokens",
-        }
 
     field_order = ["title", "prompt", "instructions", "order", "model_name", "threshold_percent"]
 
@@ -176,8 +137,11 @@ class LessonForm(forms.ModelForm):
         self.fields["model_name"].choices = [("", "Class default")] + choices
         if self.instance.threshold is not None:
             self.fields["threshold_percent"].initial = round(self.instance.threshold * 100, 4)
-        for name in ("temperature_min", "temperature_max", "other_top_k", "context_window", "max_tokens"):
-            self.fields[name].help_text = f"Empty: the class's ({getattr(self.classroom, name)})."
+        for name in SETTINGS:  # empty: the class's value
+            if isinstance(self.fields[name], forms.NullBooleanField):
+                self.fields[name] = TriStateField(required=False, label=self.fields[name].label)
+            else:
+                self.fields[name].help_text = f"Empty: the class's ({getattr(self.classroom, name)})."
         self.fields["prompt"].max_length = 2000
 
     def clean(self):

@@ -10,7 +10,6 @@ resetting and pushing the step go to everyone in ``classroom-<id>``.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -44,19 +43,6 @@ def _send(group: str, message: dict) -> None:
         log.exception("live: could not send %s to %s", message.get("type"), group)
 
 
-class LiveError(Exception):
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
-
-
-def _model_call(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except client.ModelError as exc:
-        raise LiveError(exc.message) from exc
-
-
 # --------------------------------------------------------------------------- rounds
 
 
@@ -80,7 +66,7 @@ def open_round(classroom, lesson, user) -> LiveRound:
         return current
     rules = policy.build_rules(classroom, lesson, policy.INSTRUCTOR)
     model = rules.default_model
-    ids = _model_call(client.tokenize, model, lesson.prompt)["ids"]
+    ids = client.tokenize(model, lesson.prompt)["ids"]
     now = timezone.now()
     with transaction.atomic():
         _end_open_rounds(classroom, now)
@@ -126,7 +112,7 @@ def reset_round(old: LiveRound, user) -> LiveRound:
 def next_step(old: LiveRound, token_id: int, user) -> LiveRound:
     """Move the class one token on, with ``token_id`` appended."""
     prefix = list(old.prefix_token_ids) + [int(token_id)]
-    text = _model_call(client.decode, old.model_name, list(old.prompt_token_ids) + prefix)
+    text = client.decode(old.model_name, list(old.prompt_token_ids) + prefix)
     now = timezone.now()
     with transaction.atomic():
         _end_open_rounds(old.classroom, now)
@@ -204,8 +190,7 @@ def round_state(round_: LiveRound, other_top_k: int = 10) -> dict:
     state = round_summary(round_)
     state["spins"] = [spin_dict(s) for s in round_.spins.select_related("user")]
     try:
-        dist = _model_call(
-            client.distribution,
+        dist = client.distribution(
             round_.model_name,
             round_.token_ids,
             threshold=round_.threshold,
@@ -218,14 +203,10 @@ def round_state(round_: LiveRound, other_top_k: int = 10) -> dict:
             "above_threshold_tokens": dist["above_threshold_tokens"],
             "other_category": dist["other_category"],
         }
-    except LiveError as exc:
+    except client.ModelError as exc:
         state["distribution"] = None
         state["distribution_error"] = exc.message
     return state
-
-
-def landed_counts(round_: LiveRound) -> Counter:
-    return Counter(round_.spins.values_list("token_id", flat=True))
 
 
 # --------------------------------------------------------------------------- hooks from the wheel
@@ -258,26 +239,3 @@ def record_spin(session, event, ids_before) -> LiveSpin | None:
     )
     _send(teachers_group(classroom_id), {"type": "live.spin", **spin_dict(spin)})
     return spin
-
-
-def session_for_round(round_: LiveRound, user):
-    """A new wheel session for ``user`` starting at the round's step (what a
-    student opens when the instructor pushes the step)."""
-    from wheel.models import WheelSession
-
-    rules = policy.rules_for(user, round_.classroom, round_.lesson)
-    policy.check_active(rules)
-    session = WheelSession.objects.create(
-        owner=user,
-        classroom=round_.classroom,
-        lesson=round_.lesson,
-        model_name=round_.model_name,
-        title=f"{round_.lesson.title} · step {round_.step + 1}" if round_.step else round_.lesson.title,
-        initial_prompt=round_.context_text,
-        current_text=round_.context_text,
-        prompt_token_ids=round_.token_ids,
-        params=policy.wheel_params(rules),
-        saved=True,
-    )
-    policy.count(rules, user, session.model_name, "wheel", sessions=1)
-    return session

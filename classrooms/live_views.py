@@ -6,7 +6,9 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from . import live, policy
+from common.errors import AppError
+
+from . import live, policy, runkinds
 from .access import classroom_for_manager, classroom_for_member, lesson_in
 from .models import LiveRound
 
@@ -33,7 +35,7 @@ def live_page(request, pk):
             raise Http404 from None
         try:
             current = live.open_round(classroom, lesson, request.user)
-        except live.LiveError as exc:
+        except AppError as exc:
             error = exc.message
     state = None
     if current is not None:
@@ -86,7 +88,7 @@ def live_next(request, pk):
         return redirect("classrooms:live", pk=classroom.pk)
     try:
         new = live.next_step(current, token_id, request.user)
-    except live.LiveError as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
         return redirect("classrooms:live", pk=classroom.pk)
     if request.POST.get("push"):
@@ -122,10 +124,11 @@ def live_round_open(request, pk, round_pk):
     """A student opens the pushed step: a new wheel session of theirs at that context."""
     classroom = classroom_for_member(request.user, pk)
     round_ = get_object_or_404(LiveRound.objects.select_related("lesson", "classroom"), pk=round_pk, classroom=classroom)
+    (wheel,) = runkinds.with_hook("open_at")
     try:
-        session = live.session_for_round(round_, request.user)
-    except policy.PolicyError as exc:
+        url = wheel.open_at(request.user, round_)
+    except AppError as exc:
         messages.error(request, exc.message)
         return redirect("classrooms:detail", pk=classroom.pk)
     policy.set_acting_classroom(request, classroom)
-    return redirect(f"/?session={session.pk}")
+    return redirect(url)

@@ -95,6 +95,61 @@ def is_instructor(user) -> bool:
 # --------------------------------------------------------------------------- classes
 
 
+class GenerationSettings(models.Model):
+    """The generation settings a class sets and a lesson may override: defined
+    once, here, for both (and their forms take their fields from it).
+
+    Empty in a lesson: the class's value. A class is given the site's defaults
+    (``settings.CLASS_DEFAULTS``, the only place they are written) for any
+    value it was created without.
+    """
+
+    FIELDS = (
+        "threshold",
+        "students_may_change_threshold",
+        "temperature_min",
+        "temperature_max",
+        "top_p_enabled",
+        "other_top_k",
+        "context_window",
+        "max_tokens",
+    )
+
+    threshold = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    students_may_change_threshold = models.BooleanField(
+        null=True, blank=True, verbose_name="Students may change the threshold"
+    )
+    temperature_min = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.01)], verbose_name="Lowest temperature"
+    )
+    temperature_max = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.01)], verbose_name="Highest temperature"
+    )
+    top_p_enabled = models.BooleanField(null=True, blank=True, verbose_name="Students may use top-p")
+    other_top_k = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(100)], verbose_name="Sample tokens shown in Other"
+    )
+    context_window = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], verbose_name="Playground context window (tokens)"
+    )
+    max_tokens = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], verbose_name="Playground max tokens per run"
+    )
+
+    class Meta:
+        abstract = True
+
+    def fill_site_defaults(self) -> None:
+        for name in self.FIELDS:
+            if getattr(self, name) is None:
+                setattr(self, name, settings.CLASS_DEFAULTS[name])
+
+    def clean(self):
+        lo, hi = self.temperature_min, self.temperature_max
+        if lo is not None and hi is not None and lo > hi:
+            raise ValidationError({"temperature_max": "The highest temperature must be at least the lowest."})
+
+
 class ClassroomQuerySet(models.QuerySet):
     def active(self):
         return self.filter(archived_at__isnull=True)
@@ -106,7 +161,7 @@ class ClassroomQuerySet(models.QuerySet):
         return self.filter(memberships__user=user, memberships__role=Membership.INSTRUCTOR).distinct()
 
 
-class Classroom(models.Model):
+class Classroom(GenerationSettings):
     """A class and its settings. Every request made in the class is held to them
     on the server (see ``classrooms.policy``)."""
 
@@ -124,16 +179,10 @@ class Classroom(models.Model):
         default=list, blank=True, help_text="Model ids students may use; empty means every registered model."
     )
     default_model = models.CharField(max_length=100, blank=True, help_text="Empty means the site's default model.")
-    threshold = models.FloatField(default=0.01, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
-    students_may_change_threshold = models.BooleanField(default=True)
-    temperature_min = models.FloatField(default=0.1, validators=[MinValueValidator(0.01)])
-    temperature_max = models.FloatField(default=2.0, validators=[MinValueValidator(0.01)])
-    top_p_enabled = models.BooleanField(default=True)
-    other_top_k = models.PositiveIntegerField(default=10, validators=[MaxValueValidator(100)])
-    context_window = models.PositiveIntegerField(default=64, validators=[MinValueValidator(1)])
-    max_tokens = models.PositiveIntegerField(default=200, validators=[MinValueValidator(1)])
     daily_token_quota = models.PositiveIntegerField(
-        default=2000, help_text="Tokens a student may generate per day in this class; 0 means unlimited."
+        default=None,
+        verbose_name="Daily token quota per student",
+        help_text="Tokens a student may generate per day in this class; 0 means unlimited.",
     )
 
     objects = ClassroomQuerySet.as_manager()
@@ -148,10 +197,6 @@ class Classroom(models.Model):
     def archived(self) -> bool:
         return self.archived_at is not None
 
-    def clean(self):
-        if self.temperature_min > self.temperature_max:
-            raise ValidationError({"temperature_max": "The highest temperature must be at least the lowest."})
-
     def regenerate_join_code(self):
         for _ in range(20):
             code = random_code()
@@ -163,20 +208,10 @@ class Classroom(models.Model):
 
     def save(self, *args, **kwargs):
         self.join_code = normalize_code(self.join_code)
+        self.fill_site_defaults()
+        if self.daily_token_quota is None:
+            self.daily_token_quota = settings.CLASS_DEFAULTS["daily_token_quota"]
         super().save(*args, **kwargs)
-
-    # ---- who is who
-    def role_of(self, user) -> str | None:
-        if not getattr(user, "is_authenticated", False):
-            return None
-        return self.memberships.filter(user=user).values_list("role", flat=True).first()
-
-    def is_instructor(self, user) -> bool:
-        return self.role_of(user) == Membership.INSTRUCTOR
-
-    def can_manage(self, user) -> bool:
-        """Instructors of this class and staff."""
-        return getattr(user, "is_staff", False) or self.is_instructor(user)
 
     def students(self):
         return (
@@ -205,7 +240,7 @@ class Membership(models.Model):
         return f"{self.user} in {self.classroom} ({self.role})"
 
 
-class Lesson(models.Model):
+class Lesson(GenerationSettings):
     """A preset prompt with its own settings. Any setting left empty is the class's."""
 
     classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="lessons")
@@ -216,36 +251,12 @@ class Lesson(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     model_name = models.CharField(max_length=100, blank=True)
-    threshold = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
-    students_may_change_threshold = models.BooleanField(null=True, blank=True)
-    temperature_min = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.01)])
-    temperature_max = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.01)])
-    top_p_enabled = models.BooleanField(null=True, blank=True)
-    other_top_k = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(100)])
-    context_window = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
-    max_tokens = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
-
-    OVERRIDES = (
-        "threshold",
-        "students_may_change_threshold",
-        "temperature_min",
-        "temperature_max",
-        "top_p_enabled",
-        "other_top_k",
-        "context_window",
-        "max_tokens",
-    )
 
     class Meta:
         ordering = ["classroom", "order", "id"]
 
     def __str__(self):
         return f"{self.title} ({self.classroom})"
-
-    def clean(self):
-        lo, hi = self.temperature_min, self.temperature_max
-        if lo is not None and hi is not None and lo > hi:
-            raise ValidationError({"temperature_max": "The highest temperature must be at least the lowest."})
 
 
 # --------------------------------------------------------------------------- live class wheel

@@ -1,15 +1,14 @@
-"""What a request made in a class may do: one place, called with one line.
+"""What a request made in a class may do: the class rules, applied in one layer.
 
-The wheel API, the playground socket and the pages all ask this module, so a
-class's settings hold on the server whatever a page sends::
+Services of the tools ask this module, so a class's settings hold on the
+server whatever a page sends::
 
     rules = policy.rules_for_object(session)            # or rules_for(user, classroom, lesson)
     params = policy.wheel_params(rules, threshold=..., temperature=..., top_p=..., other_top_k=...)
-    policy.charge(rules, user, model_name, tokens=1)    # raises QuotaExceeded (429)
 
-Errors are :class:`PolicyError`, an ``ApiError``: raised in a DRF view they
-become the API's usual ``{"error", "message", "code"}`` body with the right
-status; a consumer sends ``{"type": "error", "code": e.code, "message": e.message}``.
+Who may see what is :mod:`classrooms.access`; usage and quota are
+:mod:`classrooms.metering`. Errors are :class:`PolicyError`, an
+:class:`common.errors.AppError` (HTTP, websockets and pages render it alike).
 
 Students are held to everything. The class's instructors and staff are held to
 the allowed models and ranges too (they see what their students see) but not
@@ -22,50 +21,26 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q, Sum
-from django.utils import timezone
 
-from tokenwheel_site.errors import ApiError
+from common.errors import AppError, NotFound
+
+from .access import FORMER, INSTRUCTOR, STAFF, STUDENT, can_view, role_in
+
+__all__ = ["FORMER", "INSTRUCTOR", "STAFF", "STUDENT", "role_in"]
 
 ACTING_SESSION_KEY = "acting_classroom_id"
-
-STUDENT = "student"
-INSTRUCTOR = "instructor"
-STAFF = "staff"
-FORMER = "former"  # removed from the class: keeps their runs, may not generate there
 
 
 def _held_as_student(role) -> bool:
     return role not in (INSTRUCTOR, STAFF)
 
 
-# --------------------------------------------------------------------------- errors
+class PolicyError(AppError):
+    """A request the class does not allow (400 unless said otherwise). Its
+    HTTP body carries the ``code`` too: the pages say which control is at fault."""
 
-
-class PolicyError(ApiError):
-    """A request the class does not allow (400 unless said otherwise)."""
-
-    def __init__(self, code: str, message: str, status_code: int = 400, error: str = "Not allowed in this class", **extra):
-        self.code = code
-        super().__init__(error, message, status_code, code=code, **extra)
-
-
-class NotFound(PolicyError):
-    def __init__(self, what: str = "Class"):
-        super().__init__("not_found", f"{what} does not exist", 404, error=f"{what} not found")
-
-
-class QuotaExceeded(PolicyError):
-    def __init__(self, quota: int, used: int):
-        super().__init__(
-            "quota_exceeded",
-            f"Daily token quota reached: {used} of {quota} tokens used today in this class. It resets at midnight UTC.",
-            429,
-            error="Quota exceeded",
-            quota=quota,
-            used=used,
-        )
+    def __init__(self, code: str, message: str, status: int = 400, **extra):
+        super().__init__(code, message, status, code=code, **extra)
 
 
 # --------------------------------------------------------------------------- rules
@@ -89,6 +64,15 @@ def _site_defaults() -> dict:
 class Rules:
     """The settings in force for one user in one class (and lesson)."""
 
+    # The generation settings in force (no defaults here: they come from
+    # settings, through open_rules() and build_rules()).
+    threshold: float
+    temperature_min: float
+    temperature_max: float
+    other_top_k: int
+    context_window: int
+    max_tokens: int
+    default_model: str
     classroom_id: int | None = None
     classroom_name: str = ""
     lesson_id: int | None = None
@@ -98,15 +82,8 @@ class Rules:
     role: str | None = None  # student / instructor / staff / None (no class)
     archived: bool = False
     allowed_models: tuple[str, ...] = ()  # empty: any registered model
-    default_model: str = ""
-    threshold: float = 0.01
     threshold_locked: bool = False
-    temperature_min: float = 0.01
-    temperature_max: float = 5.0
     top_p_enabled: bool = True
-    other_top_k: int = 10
-    context_window: int = 64
-    max_tokens: int = 500
     daily_token_quota: int = 0  # 0: unlimited
     limits_apply: bool = field(default=False, repr=False)
 
@@ -146,16 +123,6 @@ def open_rules() -> Rules:
     )
 
 
-def role_in(user, classroom) -> str | None:
-    """student / instructor (of this class) / staff, or None for an outsider."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    role = classroom.role_of(user)
-    if role:
-        return role
-    return STAFF if user.is_staff else None
-
-
 def rules_for(user, classroom=None, lesson=None) -> Rules:
     """The rules for ``user`` working in ``classroom`` (and ``lesson``).
 
@@ -178,12 +145,12 @@ def build_rules(classroom, lesson=None, role=STUDENT) -> Rules:
     """The class's settings with the lesson's overrides, no membership check."""
     site = _site_defaults()
 
-    def pick(name):
-        if lesson is not None:
-            value = getattr(lesson, name)
+    def pick(name):  # the lesson's, else the class's, else the site's
+        for source in (lesson, classroom):
+            value = getattr(source, name, None)
             if value is not None:
                 return value
-        return getattr(classroom, name)
+        return settings.CLASS_DEFAULTS[name]
 
     allowed = tuple(m for m in (classroom.allowed_models or []) if m)
     default_model = (lesson.model_name if lesson is not None and lesson.model_name else "") or classroom.default_model
@@ -322,9 +289,9 @@ def _num(name, value, kind=float):
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise PolicyError("invalid_parameter", f"{name} must be a number, not {value!r}.", error="Invalid request") from None
+        raise PolicyError("invalid_parameter", f"{name} must be a number, not {value!r}.") from None
     if isinstance(number, float) and not math.isfinite(number):
-        raise PolicyError("invalid_parameter", f"{name} must be a finite number.", error="Invalid request")
+        raise PolicyError("invalid_parameter", f"{name} must be a finite number.")
     return number
 
 
@@ -433,145 +400,16 @@ def playground_params(
     }
 
 
-# --------------------------------------------------------------------------- quota and usage
-
-
-def _usage_filter(user, classroom_id, day):
-    from .models import DailyUsage
-
-    return DailyUsage.objects.filter(user=user, classroom_id=classroom_id, date=day)
-
-
-def used_today(rules: Rules, user) -> int:
-    if not rules.in_class or not getattr(user, "is_authenticated", False):
-        return 0
-    return _usage_filter(user, rules.classroom_id, timezone.localdate()).aggregate(n=Sum("tokens"))["n"] or 0
-
-
-def remaining_quota(rules: Rules, user) -> int | None:
-    """Tokens left today, or None when no quota applies."""
-    if not rules.quota_applies:
-        return None
-    return max(0, rules.daily_token_quota - used_today(rules, user))
-
-
-def _row(user, classroom_id, model_name, tool, day):
-    from .models import DailyUsage
-
-    owner = user if getattr(user, "is_authenticated", False) else None
-    row = DailyUsage.objects.filter(
-        user=owner, classroom_id=classroom_id, model_name=model_name, tool=tool, date=day
-    ).first()
-    if row is None:
-        row = DailyUsage.objects.create(user=owner, classroom_id=classroom_id, model_name=model_name, tool=tool, date=day)
-    return row
-
-
-def charge(rules: Rules, user, model_name: str, tokens: int = 1, tool: str = "wheel") -> None:
-    """Count ``tokens`` about to be generated; for a student over the class's
-    daily quota, count a quota hit instead and raise QuotaExceeded (429).
-    Call it before asking the model, so a refused request costs nothing."""
-    day = timezone.localdate()
-    refused = None
-    with transaction.atomic():
-        if rules.quota_applies:
-            used = used_today(rules, user)
-            if used + tokens > rules.daily_token_quota:
-                refused = QuotaExceeded(rules.daily_token_quota, used)
-        row = _row(user, rules.classroom_id, model_name, tool, day)
-        if refused is None:
-            type(row).objects.filter(pk=row.pk).update(tokens=F("tokens") + tokens)
-        else:
-            type(row).objects.filter(pk=row.pk).update(quota_hits=F("quota_hits") + 1)
-    if refused is not None:
-        raise refused
-
-
-COUNTERS = ("sessions", "other_picks", "undos")
-
-
-def count(rules: Rules, user, model_name: str, tool: str = "wheel", **counters) -> None:
-    """Count usage events for the usage page: ``sessions=1`` (a session or run
-    started), ``other_picks=1`` (a token drawn from Other), ``undos=1``."""
-    updates = {name: F(name) + int(n) for name, n in counters.items() if name in COUNTERS and n}
-    if not updates:
-        return
-    with transaction.atomic():
-        row = _row(user, rules.classroom_id, model_name, tool, timezone.localdate())
-        type(row).objects.filter(pk=row.pk).update(**updates)
-
-
-async def acount(rules: Rules, user, model_name: str, tool: str = "playground", **counters) -> None:
-    from asgiref.sync import sync_to_async
-
-    await sync_to_async(count, thread_sensitive=True)(rules, user, model_name, tool, **counters)
-
-
-async def acharge(rules: Rules, user, model_name: str, tokens: int = 1, tool: str = "playground") -> None:
-    from asgiref.sync import sync_to_async
-
-    await sync_to_async(charge, thread_sensitive=True)(rules, user, model_name, tokens, tool)
-
-
-# --------------------------------------------------------------------------- who sees what
-
-
-def can_view(user, obj) -> bool:
-    """The access rule for anything with ``owner`` and ``classroom``: its owner,
-    its class's instructors and staff. (Anonymous objects, owner None, are
-    reached by their unguessable id alone and are not judged here.)"""
-    owner_id = getattr(obj, "owner_id", None)
-    if owner_id is None:
-        return True
-    if not getattr(user, "is_authenticated", False):
-        return False
-    if user.is_staff or owner_id == user.pk:
-        return True
-    classroom_id = getattr(obj, "classroom_id", None)
-    if classroom_id is None:
-        return False
-    from .models import Membership
-
-    return Membership.objects.filter(classroom_id=classroom_id, user=user, role=Membership.INSTRUCTOR).exists()
-
-
-def can_change(user, obj) -> bool:
-    """Only the owner changes a saved run (rename, delete, append); staff too."""
-    owner_id = getattr(obj, "owner_id", None)
-    if owner_id is None:
-        return True
-    return getattr(user, "is_authenticated", False) and (owner_id == user.pk or user.is_staff)
-
-
-def visible_q(user, prefix: str = "") -> Q:
-    """A filter for querysets of owned objects: what ``user`` may see."""
-    from .models import Membership
-
-    if not getattr(user, "is_authenticated", False):
-        return Q(pk__in=[])
-    if user.is_staff:
-        return Q()
-    taught = Membership.objects.filter(user=user, role=Membership.INSTRUCTOR).values("classroom_id")
-    return Q(**{f"{prefix}owner": user}) | Q(**{f"{prefix}classroom__in": taught})
-
-
 # --------------------------------------------------------------------------- pages
 
 
-def rules_for_request(request, session_id=None) -> Rules:
-    """The rules a page should show: those of the wheel session it opens
-    (``?session=``) if that session is in a class, else the header's class."""
+def rules_for_request(request, obj=None) -> Rules:
+    """The rules a page should show: those of the object it opens (a tool's
+    session, fetched by the tool) if that is in a class and the user may see
+    it, else the header's class."""
     user = request.user
-    if session_id:
-        from django.apps import apps
-
-        WheelSession = apps.get_model("wheel", "WheelSession")
-        try:
-            session = WheelSession.objects.select_related("classroom", "lesson", "owner").filter(pk=session_id).first()
-        except (ValueError, TypeError, Exception):  # noqa: BLE001 - a malformed id is "no session"
-            session = None
-        if session is not None and session.classroom_id and can_view(user, session):
-            return rules_for_object(session)
+    if obj is not None and obj.classroom_id and can_view(user, obj):
+        return rules_for_object(obj)
     if not getattr(user, "is_authenticated", False):
         return open_rules()
     classroom = acting_classroom(request, user)
@@ -581,9 +419,9 @@ def rules_for_request(request, session_id=None) -> Rules:
         return open_rules()
 
 
-def page_overrides(request) -> dict | None:
-    """The wheel page's slider limits narrowed to the class (``wheel.pages.page_limits`` format)."""
-    rules = rules_for_request(request, request.GET.get("session"))
+def page_overrides(request, obj=None) -> dict | None:
+    """A tool page's slider limits narrowed to the class (``wheel.pages.page_limits`` format)."""
+    rules = rules_for_request(request, obj)
     if not rules.in_class:
         return None
     t = rules.threshold

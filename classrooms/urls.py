@@ -33,7 +33,6 @@ classroom_patterns = [
     path("runs/<str:kind>/<uuid:pk>/delete/", runs.run_delete, name="run-delete"),
     path("runs/<str:kind>/<uuid:pk>/fork/", runs.run_fork, name="run-fork"),
     path("runs/<str:kind>/<uuid:pk>/export/", runs.run_export, name="run-export"),
-    path("runs/wheel/<uuid:pk>/steps/<int:position>/", runs.wheel_step_offered, name="run-step-offered"),
     path("usage/", usage.usage_page, name="usage"),
     path("usage/export.csv", usage.usage_csv, name="usage-csv"),
 ]

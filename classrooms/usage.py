@@ -1,7 +1,7 @@
 """The staff-only usage review: figures per day, drawn by the page, exported as CSV.
 
-Figures come from :class:`DailyUsage` (written by ``policy.charge`` and
-``policy.count`` as people use the tools, so they survive the deletion of
+Figures come from :class:`DailyUsage` (written by ``metering.charge`` and
+``metering.count`` as people use the tools, so they survive the deletion of
 expired anonymous sessions) and from the model worker's live ``stats()``.
 """
 

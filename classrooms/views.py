@@ -16,7 +16,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from . import policy
+from common.errors import AppError
+
+from . import access, metering, policy, runkinds
 from .access import classroom_for_manager, classroom_for_member, lesson_in
 from .forms import (
     ClassroomCreateForm,
@@ -164,7 +166,7 @@ def act(request):
 @login_required
 def class_detail(request, pk):
     classroom = classroom_for_member(request.user, pk)
-    manage = classroom.can_manage(request.user)
+    manage = access.can_manage(request.user, classroom)
     lessons = list(classroom.lessons.all())
     context = {
         "classroom": classroom,
@@ -178,7 +180,7 @@ def class_detail(request, pk):
         context["instructors"] = classroom.instructors()
     else:
         rules = policy.rules_for(request.user, classroom)
-        context["remaining"] = policy.remaining_quota(rules, request.user)
+        context["remaining"] = metering.remaining_quota(rules, request.user)
     return render(request, "classrooms/class_detail.html", context)
 
 
@@ -273,32 +275,23 @@ def lesson_delete(request, pk, lesson_pk):
 @login_required
 @require_POST
 def lesson_start(request, pk, lesson_pk):
-    """Start a wheel session (or open the playground) from a lesson's prompt and settings."""
-    from tokenwheel_site.errors import ApiError
-
+    """Open a lesson in a tool (the wheel unless ``tool`` names another): the
+    tool starts from the lesson's prompt and settings."""
     classroom = classroom_for_member(request.user, pk)
     lesson = lesson_in(classroom, lesson_pk)
+    kind = runkinds.get(request.POST.get("tool") or "wheel")
+    if kind is None or kind.start_lesson is None:
+        raise Http404("No such tool")
     try:
         rules = policy.rules_for(request.user, classroom, lesson)
         policy.check_active(rules)
-    except policy.PolicyError as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
         return redirect("classrooms:detail", pk=classroom.pk)
     policy.set_acting_classroom(request, classroom)
-    if request.POST.get("tool") == "playground":
-        # The drawer reads ?playground_lesson= and starts from the lesson (see README).
-        return redirect(f"/?playground_lesson={lesson.pk}")
-    from wheel import services
-
     try:
-        session = services.create_session(
-            request.user, rules.default_model, classroom, lesson, policy.wheel_params(rules)
-        )
-        services.set_prompt(session, lesson.prompt)
-    except ApiError as exc:
+        url = kind.start_lesson(request.user, classroom, lesson, rules)
+    except AppError as exc:
         messages.error(request, f"The lesson could not start: {exc.message}")
         return redirect("classrooms:detail", pk=classroom.pk)
-    if not session.title:
-        session.title = lesson.title
-        session.save(update_fields=["title"])
-    return redirect(f"/?session={session.pk}")
+    return redirect(url)

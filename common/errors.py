@@ -4,8 +4,8 @@ An :class:`AppError` carries a machine ``code``, a human ``message``, the HTTP
 ``status`` it answers with and any extra fields. The same error is rendered
 three ways, all from here:
 
-* HTTP (DRF and plain Django views): ``{"error": <title>, "message": ..., "code": ..., **extra}``
-  with ``status`` (the seed's body: ``error`` is the short title it names);
+* HTTP (DRF and plain Django views): ``{"error": <title>, "message": ..., **extra}``
+  with ``status`` (exactly the seed's body: ``error`` is the short title it names);
 * websocket: ``{"type": "error", "code": ..., "message": ..., **extra}``;
 * the model worker's wire format (:meth:`to_wire` / :meth:`from_wire`), so an
   error raised in a worker process reaches the web process unchanged.
@@ -72,7 +72,7 @@ class AppError(Exception):
     """An error a user can act on. ``title`` overrides the vocabulary's title
     (e.g. "Session not found" for a 404 on a session)."""
 
-    def __init__(self, code: str, message: str, status: int = 400, *, title: str | None = None, **extra):
+    def __init__(self, code: str, message: str, /, status: int = 400, *, title: str | None = None, **extra):
         super().__init__(message)
         self.code = code
         self.message = message
@@ -85,7 +85,7 @@ class AppError(Exception):
 
     # ---- renderings
     def http_body(self) -> dict:
-        return {"error": self.title, "message": self.message, "code": self.code, **self.extra}
+        return {"error": self.title, "message": self.message, **self.extra}
 
     def ws_message(self, **more) -> dict:
         return {"type": "error", "code": self.code, "message": self.message, **self.extra, **more}
@@ -99,6 +99,13 @@ class AppError(Exception):
         return cls(data.pop("code"), data.pop("message"), data.pop("status", 500), title=data.pop("title", None), **data)
 
 
-def not_found(what: str = "Session", ident=None) -> AppError:
-    message = f"{what} does not exist" if ident is None else f"{what} {ident} does not exist"
-    return AppError("not_found", message, 404, title=f"{what} not found")
+class NotFound(AppError):
+    """What does not exist, or what the asker may not see (the same to them)."""
+
+    def __init__(self, what: str = "Session", ident=None):
+        message = f"{what} does not exist" if ident is None else f"{what} {ident} does not exist"
+        super().__init__("not_found", message, 404, title=f"{what} not found")
+
+
+def not_found(what: str = "Session", ident=None) -> NotFound:
+    return NotFound(what, ident)

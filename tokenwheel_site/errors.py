@@ -1,31 +1,16 @@
-"""One error body for the whole API: ``{"error": ..., "message": ...}``.
+"""The API's error body, ``{"error": ..., "message": ..., "code": ...}``, rendered from
+:class:`common.errors.AppError` (the one error vocabulary) and from DRF's own errors.
 
 DRF builds the response (status, ``Retry-After`` on throttling); we only
 reshape its body, so the headers it set survive.
 """
 
-from django.http import JsonResponse
-from rest_framework import exceptions, status
-from rest_framework.views import exception_handler
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler, set_rollback
 
-
-class ApiError(exceptions.APIException):
-    """An error with the seed's body. ``extra`` fields are merged into it."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-
-    def __init__(self, error, message, status_code=None, **extra):
-        self.error = error
-        self.message = message
-        self.extra = extra
-        if status_code is not None:
-            self.status_code = status_code
-        super().__init__(detail=message)
-
-
-def not_found(what="Session", ident=None):
-    message = f"{what} does not exist" if ident is None else f"{what} {ident} does not exist"
-    return ApiError(f"{what} not found", message, status.HTTP_404_NOT_FOUND)
+from common.errors import STATUS_TITLES, AppError, not_found  # noqa: F401 (not_found: transitional re-export)
+from common.http import json_error
 
 
 def _flatten(detail, prefix=""):
@@ -44,41 +29,28 @@ def _flatten(detail, prefix=""):
     return [f"{prefix}: {detail}" if prefix else str(detail)]
 
 
-_TITLES = {
-    400: "Bad request",
-    401: "Not authenticated",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    413: "Request too large",
-    415: "Unsupported media type",
-    429: "Too many requests",
-    503: "Service unavailable",
-}
-
-
 def api_exception_handler(exc, context):
-    if isinstance(exc, ApiError):
-        response = exception_handler(exc, context)
-        response.data = {"error": exc.error, "message": exc.message, **exc.extra}
+    if isinstance(exc, AppError):
+        set_rollback()
+        response = Response(exc.http_body(), status=exc.status)
+        if "retry_after" in exc.extra:
+            response["Retry-After"] = str(max(1, int(exc.extra["retry_after"])))
         return response
     response = exception_handler(exc, context)
     if response is None:
         return None  # a real bug: Django's 500 handler (JSON on /api/) takes it
     if isinstance(exc, exceptions.ParseError):
-        response.data = {"error": "Invalid JSON", "message": str(exc.detail)}
+        error = AppError("invalid_json", str(exc.detail))
     elif isinstance(exc, exceptions.ValidationError):
-        response.data = {"error": "Invalid request", "message": "; ".join(_flatten(exc.detail))}
+        error = AppError("invalid_request", "; ".join(_flatten(exc.detail)))
     elif isinstance(exc, exceptions.Throttled):
-        response.data = {"error": "Too many requests", "message": str(exc.detail), "retry_after": exc.wait}
+        error = AppError("too_many_requests", str(exc.detail), 429, retry_after=exc.wait)
     else:
         detail = exc.detail if hasattr(exc, "detail") else str(exc)
-        response.data = {
-            "error": _TITLES.get(response.status_code, "Error"),
-            "message": "; ".join(_flatten(detail)),
-        }
+        code = STATUS_TITLES.get(response.status_code, "error").lower().replace(" ", "_")
+        error = AppError(code, "; ".join(_flatten(detail)), response.status_code)
+    # DRF's response keeps the headers it set (Retry-After, Allow); only the body is ours.
+    response.data = error.http_body()
     return response
 
 
@@ -88,7 +60,7 @@ def _wants_json(request):
 
 def handler404(request, exception=None):
     if _wants_json(request):
-        return JsonResponse({"error": "Not found", "message": f"No such path: {request.path}"}, status=404)
+        return json_error(AppError("not_found", f"No such path: {request.path}", 404))
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -96,9 +68,7 @@ def handler404(request, exception=None):
 
 def handler500(request):
     if _wants_json(request):
-        return JsonResponse(
-            {"error": "Internal server error", "message": "The server failed to handle this request."}, status=500
-        )
+        return json_error(AppError("internal_error", "The server failed to handle this request.", 500))
     from django.views.defaults import server_error
 
     return server_error(request)
@@ -108,12 +78,18 @@ def handler400(request, exception=None):
     from django.core.exceptions import RequestDataTooBig
 
     if isinstance(exception, RequestDataTooBig):
-        return JsonResponse(
-            {"error": "Request too large", "message": "The request body is larger than this server accepts."},
-            status=413,
-        )
+        return json_error(AppError("too_large", "The request body is larger than this server accepts.", 413))
     if _wants_json(request):
-        return JsonResponse({"error": "Bad request", "message": str(exception) or "Bad request"}, status=400)
+        return json_error(AppError("bad_request", str(exception) or "Bad request", 400))
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
+
+
+class ApiError(AppError):
+    """Transitional: the old (title, message, status) signature, while the
+    playground moves to AppError codes. Do not use in new code."""
+
+    def __init__(self, error, message, status_code=400, **extra):
+        code = extra.pop("code", None) or error.lower().replace(" ", "_")
+        super().__init__(code, message, status_code, title=error, **extra)

@@ -256,6 +256,20 @@ PLAYGROUND = {
     "MAX_SPEED_MS": 2000,
 }
 
+# What a new class starts with (classrooms.models.GenerationSettings): the only
+# place these defaults are written. A lesson's empty setting is its class's.
+CLASS_DEFAULTS = {
+    "threshold": WHEEL["DEFAULT_THRESHOLD"],
+    "students_may_change_threshold": True,
+    "temperature_min": 0.1,
+    "temperature_max": 2.0,
+    "top_p_enabled": True,
+    "other_top_k": WHEEL["DEFAULT_OTHER_TOP_K"],
+    "context_window": PLAYGROUND["CONTEXT_WINDOW"],
+    "max_tokens": 200,
+    "daily_token_quota": 2000,
+}
+
 # --- Model worker -----------------------------------------------------------------
 MODELWORKER = {
     # "inprocess": the engine runs inside this process on its own thread.

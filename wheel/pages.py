@@ -7,10 +7,19 @@ narrow them by passing its own values to :func:`page_limits`.
 """
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
 
-from classrooms import policy
+from classrooms import policy, runs
+from common.errors import AppError
+from common.http import json_error
+from modelworker import client
+
+from .models import WheelSession
 
 
 def page_limits(overrides=None):
@@ -37,4 +46,45 @@ def page_limits(overrides=None):
 @ensure_csrf_cookie  # the page's fetch() calls send X-CSRFToken from this cookie
 def wheel_page(request):
     # In a class, the sliders offer only what the class allows (the API enforces it too).
-    return render(request, "wheel/wheel.html", {"wheel_config": page_limits(policy.page_overrides(request))})
+    session = _session_or_none(request.GET.get("session"))
+    return render(request, "wheel/wheel.html", {"wheel_config": page_limits(policy.page_overrides(request, session))})
+
+
+def _session_or_none(session_id):
+    if not session_id:
+        return None
+    try:
+        return WheelSession.objects.select_related("classroom", "lesson", "owner").filter(pk=session_id).first()
+    except (ValueError, TypeError, ValidationError):  # a malformed id is "no session"
+        return None
+
+
+@login_required
+@require_GET
+def step_offered(request, pk, position):
+    """What the wheel offered before token ``position`` of a saved run was
+    chosen (the replay page's wheel): recomputed from the token ids at the
+    parameters of that choice (the model is deterministic, and the logits
+    cache makes a replay cheap)."""
+    session = runs.get_run("wheel", pk, request.user)
+    events = list(session.active_events())
+    if not 0 <= position < len(events):
+        return json_error(AppError("not_found", f"This run has no step {position}.", 404))
+    event = events[position]
+    ids = list(session.prompt_token_ids) + [e.token_id for e in events[:position]]
+    try:
+        dist = client.distribution(
+            session.model_name, ids, threshold=event.threshold, temperature=event.temperature, top_p=event.top_p, other_top_k=5
+        )
+    except client.ModelError as exc:
+        return json_error(AppError("model_unavailable", exc.message, 503))
+    return JsonResponse(
+        {
+            "position": position,
+            "threshold": event.threshold,
+            "temperature": event.temperature,
+            "top_p": event.top_p,
+            "above_threshold_tokens": dist["above_threshold_tokens"],
+            "other_category": dist["other_category"],
+        }
+    )

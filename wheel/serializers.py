@@ -140,7 +140,7 @@ class ExportIn(serializers.Serializer):
     format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
 
 
-# ---- output (documentation of the responses) ----
+# ---- output: views render every response through these (and OpenAPI documents them) ----
 
 
 class TokenOut(serializers.Serializer):
@@ -170,7 +170,7 @@ class ParamsOut(serializers.Serializer):
 
 
 class SessionCreatedOut(serializers.Serializer):
-    session_id = serializers.UUIDField()
+    session_id = serializers.UUIDField(source="id")
     model_name = serializers.CharField()
     created_at = serializers.DateTimeField()
 
@@ -310,5 +310,7 @@ class ModelsOut(serializers.Serializer):
 
 
 class ErrorOut(serializers.Serializer):
+    """common.errors.AppError.http_body(): fields beyond these are the error's own."""
+
     error = serializers.CharField()
     message = serializers.CharField()

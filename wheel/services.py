@@ -13,66 +13,38 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
 
-from classrooms import live, policy
+from classrooms import access, live, metering, policy
+from common.errors import AppError, not_found
 from modelworker import client
 from modelworker.metrics import perplexity
-from tokenwheel_site.errors import ApiError, not_found
 
+from . import serializers as out
 from .models import TokenEvent, WheelSession
 
-DEFAULT_PARAMS = {"threshold": 0.01, "temperature": 1.0, "top_p": 1.0, "other_top_k": 10}
-
-_MODEL_ERRORS = {
-    "unknown_model": "Invalid model name",
-    "model_unavailable": "Model unavailable",
-    "model_loading": "Model loading",
-    "invalid_token": "Invalid token",
-    "unknown_characters": "Invalid prompt",
-    "empty_context": "No prompt set",
-    "other_empty": "Other is empty",
-    "generation_failed": "Generation failed",
-    "worker_timeout": "Model worker unavailable",
-    "worker_unavailable": "Model worker unavailable",
-}
 
 
 def model_call(fn, *args, **kwargs):
-    """Call the model worker; turn its errors into the API's error body."""
+    """Call the model worker. Its errors are AppErrors already (rendered as the
+    API's error body); only an unknown-characters error keeps just the fields
+    the wheel API documents."""
     try:
         return fn(*args, **kwargs)
     except client.ModelError as exc:
-        extra = {}
         if exc.code == "unknown_characters":
-            extra["characters"] = exc.extra.get("characters", [])
-        raise ApiError(_MODEL_ERRORS.get(exc.code, "Model error"), exc.message, exc.status, **extra) from exc
+            raise AppError(exc.code, exc.message, exc.status, characters=exc.extra.get("characters", [])) from exc
+        raise
 
 
 # --------------------------------------------------------------------------- access
 
 
-def can_access(session: WheelSession, user) -> bool:
-    """An anonymous session is reached by its unguessable id alone; a user's
-    session by that user and staff (the classrooms app adds instructors)."""
-    if session.owner_id is None:
-        return True
-    if not user or not user.is_authenticated:
-        return False
-    if user.is_staff or session.owner_id == user.id:
-        return True
-    return _instructor_can_see(session, user)
-
-
-def _instructor_can_see(session, user) -> bool:
-    return policy.can_view(user, session)
-
-
 def get_session(session_id, user, touch=True, write=False) -> WheelSession:
     session = WheelSession.objects.live().filter(pk=session_id).first()
-    if session is None or not can_access(session, user):
+    if session is None or not access.can_view(user, session):
         raise not_found("Session", session_id)
-    if write and not policy.can_change(user, session):
+    if write and not access.can_change(user, session):
         # The class's instructors read a student's session; only its owner changes it.
-        raise ApiError("Read-only", "This session belongs to a student: you may read it, not change it.", 403)
+        raise AppError("read_only", "This session belongs to a student: you may read it, not change it.", 403)
     if touch:
         now = timezone.now()
         interval = timezone.timedelta(seconds=settings.WHEEL["TOUCH_INTERVAL_SECONDS"])
@@ -85,27 +57,15 @@ def get_session(session_id, user, touch=True, write=False) -> WheelSession:
 # --------------------------------------------------------------------------- state
 
 
-def event_dict(event: TokenEvent) -> dict:
-    data = {
-        "position": event.position,
-        "token_id": event.token_id,
-        "token_text": event.token_text,
-        "probability": event.probability,
-        "log_probability": event.log_probability,
-        "category": event.category,
-        "sampled_from_other": event.sampled_from_other,
-        "method": event.method,
-        "selected_at": event.selected_at,
-    }
-    return data
-
-
-def history(session: WheelSession) -> list[dict]:
-    return [event_dict(e) for e in session.active_events()]
+def history(session: WheelSession, events=None) -> list[dict]:
+    events = session.active_events() if events is None else events
+    return out.HistoryItemOut(events, many=True).data
 
 
 def session_params(session: WheelSession) -> dict:
-    return {**DEFAULT_PARAMS, **(session.params or {})}
+    """The parameters of the session's last distribution; the site's defaults
+    (from settings, through the class rules module) for what it never set."""
+    return {**policy.wheel_params(policy.open_rules()), **(session.params or {})}
 
 
 def session_state(session: WheelSession) -> dict:
@@ -134,8 +94,8 @@ def context_ids(session: WheelSession, events=None) -> list[int]:
 
 def _require_prompt(session: WheelSession):
     if not session.prompt_token_ids:
-        raise ApiError(
-            "No prompt set",
+        raise AppError(
+            "no_prompt",
             "Set a prompt first: POST /api/sessions/{id}/set-prompt with {\"prompt\": ...}.",
             current_text=session.current_text,
         )
@@ -157,34 +117,59 @@ def _check_active_session_cap(user):
     since = timezone.now() - timezone.timedelta(seconds=settings.WHEEL["ANONYMOUS_TTL_SECONDS"])
     active = WheelSession.objects.filter(owner=user, last_accessed__gte=since).count()
     if active >= limit:
-        raise ApiError(
-            "Too many sessions",
+        raise AppError(
+            "too_many_sessions",
             f"You have {active} wheel sessions in use (at most {limit}): delete one, or wait an hour for one to go idle.",
             status.HTTP_429_TOO_MANY_REQUESTS,
         )
 
 
-def create_session(user, model_name: str | None, classroom=None, lesson=None, params=None) -> WheelSession:
+def create_session(
+    user, model_name: str | None, classroom=None, lesson=None, params=None, *, events=(), **fields
+) -> WheelSession:
+    """Every new session goes through here: the per-user cap, the model check,
+    the usage count. ``fields`` start it elsewhere than empty (a fork, a live
+    round's step) and ``events`` are copied into its history."""
     _check_active_session_cap(user)
     model_name = model_name or client.default_model()
     model_call(client.request, "load", model=model_name)
-    session = WheelSession.objects.create(
-        model_name=model_name,
-        owner=user if user and user.is_authenticated else None,
-        saved=bool(user and user.is_authenticated),
-        classroom=classroom,
-        lesson=lesson,
-        params=params or {},
-    )
-    policy.count(policy.rules_for_object(session), session.owner, model_name, "wheel", sessions=1)
+    signed_in = bool(user and user.is_authenticated)
+    with transaction.atomic():
+        session = WheelSession.objects.create(
+            model_name=model_name,
+            owner=user if signed_in else None,
+            saved=signed_in,
+            classroom=classroom,
+            lesson=lesson,
+            params=params or {},
+            **fields,
+        )
+        copied = ("id", "session")
+        TokenEvent.objects.bulk_create(
+            TokenEvent(session=session, **{f.name: getattr(e, f.name) for f in TokenEvent._meta.concrete_fields if f.name not in copied})
+            for e in events
+        )
+    metering.count(policy.rules_for_object(session), session.owner, model_name, "wheel", sessions=1)
     return session
+
+
+def start_session(request, model_name: str | None, classroom_id=..., lesson_id=None) -> WheelSession:
+    """A new session where the request is made: the class (and lesson) the
+    body names, else the class picked in the header; that class decides which
+    models may be used and the starting parameters."""
+    classroom, lesson, rules = policy.start(
+        request.user, request=request, classroom_id=classroom_id, lesson_id=lesson_id
+    )
+    model_name = policy.check_model(rules, model_name)
+    params = policy.wheel_params(rules) if classroom else None
+    return create_session(request.user, model_name, classroom, lesson, params)
 
 
 def set_prompt(session: WheelSession, prompt: str) -> dict:
     policy.check_active(policy.rules_for_object(session))
     tokens = model_call(client.tokenize, session.model_name, prompt)
     if not tokens["ids"]:
-        raise ApiError("Invalid prompt", "The prompt is empty after tokenization.")
+        raise AppError("invalid_prompt", "The prompt is empty after tokenization.")
     now = timezone.now()
     with transaction.atomic():
         session.events.filter(undone_at__isnull=True).update(undone_at=now, removed_by="reset")
@@ -201,7 +186,10 @@ def set_prompt(session: WheelSession, prompt: str) -> dict:
     }
 
 
-def next_token_probs(session: WheelSession, params: dict) -> dict:
+def next_token_probs(session: WheelSession, sent: dict) -> dict:
+    """The distribution at ``sent``'s parameters; values not sent take the
+    class's (or the site's) defaults, sent ones are held to the class."""
+    params = policy.wheel_params(policy.rules_for_object(session), **sent)
     _require_prompt(session)
     ids = context_ids(session)
     result = model_call(
@@ -240,7 +228,7 @@ def append_token(session: WheelSession, data: dict) -> dict:
     params = policy.merge_wheel_params(rules, sent=data, stored=session_params(session))
     events = list(session.active_events())
     if len(events) >= settings.WHEEL["MAX_GENERATED_TOKENS"]:
-        raise ApiError("Too many tokens", f"A session holds at most {settings.WHEEL['MAX_GENERATED_TOKENS']} generated tokens.")
+        raise AppError("too_many_tokens", f"A session holds at most {settings.WHEEL['MAX_GENERATED_TOKENS']} generated tokens.")
     ids = context_ids(session, events)
 
     if data.get("category") == "other":
@@ -253,7 +241,7 @@ def append_token(session: WheelSession, data: dict) -> dict:
     warnings: list[str] = []
     if mode == "token":
         token_id = _resolve_token(session, token_id, data.get("token_text"), warnings)
-    policy.charge(rules, session.owner, session.model_name, 1, tool="wheel")
+    metering.charge(rules, session.owner, session.model_name, 1, tool="wheel")
 
     chosen = model_call(
         client.choose,
@@ -299,22 +287,13 @@ def append_token(session: WheelSession, data: dict) -> dict:
         raise _conflict(session) from None
     session.refresh_from_db()
     if chosen["category"] == TokenEvent.CATEGORY_OTHER:
-        policy.count(rules, session.owner, session.model_name, "wheel", other_picks=1)
+        metering.count(rules, session.owner, session.model_name, "wheel", other_picks=1)
     live.record_spin(session, event, ids)  # a spin on the class's live step reaches the projector
 
-    appended = {
-        "token_id": chosen["token_id"],
-        "token_text": chosen["token_text"],
-        "probability": chosen["probability"],
-        "log_probability": chosen["log_probability"],
-        "category": chosen["category"],
-        "method": method,
-        "sampled_from_other": mode == "other",
-    }
     response = {
         "session_id": session.id,
         "previous_text": previous_text,
-        "appended_token": appended,
+        "appended_token": out.AppendedTokenOut(event).data,
         "current_text": session.current_text,
     }
     if mode == "sample":
@@ -328,8 +307,8 @@ def append_token(session: WheelSession, data: dict) -> dict:
 
 
 def _conflict(session):
-    return ApiError(
-        "Conflict",
+    return AppError(
+        "conflict",
         "The session changed while this token was being chosen (another append or undo won); "
         "fetch the session and try again.",
         status.HTTP_409_CONFLICT,
@@ -339,14 +318,14 @@ def _conflict(session):
 
 def _resolve_token(session, token_id, token_text, warnings: list) -> int:
     if token_id is None and token_text is None:
-        raise ApiError(
-            "Invalid request", 'Give one of "token_id", "token_text" or "category" ("other" or "sample").'
+        raise AppError(
+            "invalid_request", 'Give one of "token_id", "token_text" or "category" ("other" or "sample").'
         )
     if token_text is not None:
         found = model_call(client.lookup, session.model_name, token_text)
         if found is None:
-            raise ApiError(
-                "Invalid token",
+            raise AppError(
+                "invalid_token",
                 f"{token_text!r} is not a single token of {session.model_name}'s vocabulary.",
             )
         if token_id is not None and token_id != found:
@@ -368,8 +347,8 @@ def undo(session: WheelSession) -> dict:
         locked = WheelSession.objects.select_for_update().get(pk=session.pk)
         events = list(locked.events.filter(undone_at__isnull=True).order_by("position"))
         if not events:
-            raise ApiError(
-                "Cannot undo",
+            raise AppError(
+                "cannot_undo",
                 "No generated tokens to remove. Only initial prompt remains.",
                 current_text=locked.current_text,
             )
@@ -385,16 +364,13 @@ def undo(session: WheelSession) -> dict:
             locked.current_text = locked.initial_prompt
         locked.last_accessed = timezone.now()
         locked.save(update_fields=["current_text", "last_accessed"])
-    policy.count(rules, locked.owner, locked.model_name, "wheel", undos=1)
-    removed = event_dict(last)
-    removed.pop("selected_at")
-    removed.pop("position")
+    metering.count(rules, locked.owner, locked.model_name, "wheel", undos=1)
     return {
         "session_id": locked.id,
         "previous_text": previous_text,
-        "removed_token": removed,
+        "removed_token": out.RemovedTokenOut(last).data,
         "current_text": locked.current_text,
-        "token_history": [event_dict(e) for e in remaining],
+        "token_history": history(locked, remaining),
         "message": "Last token removed successfully",
     }
 
@@ -427,38 +403,41 @@ def statistics(session: WheelSession) -> dict:
 
 
 def fork(session: WheelSession, user) -> WheelSession:
-    _check_active_session_cap(user)
-    # The fork stays in the class (and lesson) if its new owner is in that class.
-    in_class = session.classroom is not None and policy.role_in(user, session.classroom) is not None
-    with transaction.atomic():
-        copy = WheelSession.objects.create(
-            owner=user if user and user.is_authenticated else None,
-            classroom=session.classroom if in_class else None,
-            lesson=session.lesson if in_class else None,
-            model_name=session.model_name,
-            title=(f"{session.title} (fork)" if session.title else ""),
-            initial_prompt=session.initial_prompt,
-            current_text=session.current_text,
-            prompt_token_ids=session.prompt_token_ids,
-            params=session.params,
-            saved=bool(user and user.is_authenticated),
-            forked_from=session,
-        )
-        TokenEvent.objects.bulk_create(
-            [
-                TokenEvent(
-                    session=copy,
-                    **{
-                        f.name: getattr(e, f.name)
-                        for f in TokenEvent._meta.concrete_fields
-                        if f.name not in ("id", "session")
-                    },
-                )
-                for e in session.active_events()
-            ]
-        )
-    policy.count(policy.rules_for_object(copy), copy.owner, copy.model_name, "wheel", sessions=1)
+    """A copy for ``user`` to continue; it stays in the class and lesson when
+    ``user`` is in that class (the one fork rule: classrooms.access)."""
+    in_class = access.stays_in_class(user, session)
+    copy = create_session(
+        user,
+        session.model_name,
+        session.classroom if in_class else None,
+        session.lesson if in_class else None,
+        session.params,
+        title=(f"{session.title} (fork)" if session.title else ""),
+        initial_prompt=session.initial_prompt,
+        current_text=session.current_text,
+        prompt_token_ids=session.prompt_token_ids,
+        forked_from=session,
+        events=list(session.active_events()),
+    )
     return copy
+
+
+def open_at_context(user, classroom, lesson, *, model_name, token_ids, text, title) -> WheelSession:
+    """A new session of ``user``'s in ``classroom``/``lesson`` that starts at
+    ``token_ids`` (a live round's step), held to the class like any other."""
+    rules = policy.rules_for(user, classroom, lesson)
+    policy.check_active(rules)
+    return create_session(
+        user,
+        policy.check_model(rules, model_name),
+        classroom,
+        lesson,
+        policy.wheel_params(rules),
+        title=title,
+        initial_prompt=text,
+        current_text=text,
+        prompt_token_ids=list(token_ids),
+    )
 
 
 def compare(session: WheelSession, data: dict) -> dict:
@@ -469,7 +448,7 @@ def compare(session: WheelSession, data: dict) -> dict:
     policy.check_active(rules)
     temperature = policy.check_temperature(rules, data.get("temperature", params["temperature"]))
     top_p = policy.check_top_p(rules, data.get("top_p", params["top_p"]))
-    policy.charge(rules, session.owner, session.model_name, 2 * data["n"], tool="wheel")
+    metering.charge(rules, session.owner, session.model_name, 2 * data["n"], tool="wheel")
     greedy = model_call(client.continue_text, session.model_name, ids, n=data["n"], mode="greedy")
     sampled = model_call(
         client.continue_text,

@@ -6,4 +6,5 @@ from . import pages
 
 urlpatterns = [
     path("", pages.wheel_page, name="wheel-page"),
+    path("runs/wheel/<uuid:pk>/steps/<int:position>/", pages.step_offered, name="run-step-offered"),
 ]

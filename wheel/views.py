@@ -9,7 +9,6 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from classrooms import policy
 from modelworker import client
 
 from . import serializers as s
@@ -38,30 +37,21 @@ class SessionListView(APIView):
     @extend_schema(request=s.CreateSessionIn, responses={201: s.SessionCreatedOut, **ERRORS}, operation_id="create_session")
     def post(self, request):
         data = _validated(s.CreateSessionIn, request.data if request.data is not None else {})
-        # In a class (the body's classroom_id / lesson_id, else the class picked in
-        # the header) the class decides which models may be used and the defaults.
         body = request.data if isinstance(request.data, dict) else {}
-        classroom, lesson, rules = policy.start(
-            request.user, request=request, classroom_id=body.get("classroom_id", ...), lesson_id=body.get("lesson_id")
+        session = services.start_session(
+            request, data.get("model_name"), body.get("classroom_id", ...), body.get("lesson_id")
         )
-        model_name = policy.check_model(rules, data.get("model_name"))
-        session = services.create_session(
-            request.user, model_name, classroom, lesson, policy.wheel_params(rules) if classroom else None
-        )
-        return Response(
-            {"session_id": session.id, "model_name": session.model_name, "created_at": session.created_at},
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(s.SessionCreatedOut(session).data, status=status.HTTP_201_CREATED)
 
 
 class SessionDetailView(SessionView):
     @extend_schema(responses={200: s.SessionOut, **ERRORS}, operation_id="get_session")
     def get(self, request, session_id):
-        return Response(services.session_state(self.session(request, session_id)))
+        return Response(s.SessionOut(services.session_state(self.session(request, session_id))).data)
 
     @extend_schema(responses={200: s.DeletedOut, **ERRORS}, operation_id="delete_session")
     def delete(self, request, session_id):
-        return Response(services.delete_session(self.session(request, session_id, write=True)))
+        return Response(s.DeletedOut(services.delete_session(self.session(request, session_id, write=True))).data)
 
 
 class SetPromptView(SessionView):
@@ -69,7 +59,7 @@ class SetPromptView(SessionView):
     def post(self, request, session_id):
         session = self.session(request, session_id, write=True)
         data = _validated(s.SetPromptIn, request.data)
-        return Response(services.set_prompt(session, data["prompt"]))
+        return Response(s.SetPromptOut(services.set_prompt(session, data["prompt"])).data)
 
 
 class NextTokenProbsView(SessionView):
@@ -77,10 +67,8 @@ class NextTokenProbsView(SessionView):
     def get(self, request, session_id):
         session = self.session(request, session_id, write=True)
         params = _validated(s.NextTokenProbsIn, request.query_params)
-        # Values not sent take the class's (or the site's) defaults; sent ones are held to the class.
         sent = {k: v for k, v in params.items() if k in request.query_params}
-        params = policy.wheel_params(policy.rules_for_object(session), **sent)
-        return Response(services.next_token_probs(session, params))
+        return Response(s.NextTokenProbsOut(services.next_token_probs(session, sent)).data)
 
 
 class AppendTokenView(SessionView):
@@ -88,26 +76,26 @@ class AppendTokenView(SessionView):
     def post(self, request, session_id):
         session = self.session(request, session_id, write=True)
         data = _validated(s.AppendTokenIn, request.data)
-        return Response(services.append_token(session, data))
+        return Response(s.AppendTokenOut(services.append_token(session, data)).data)
 
 
 class UndoView(SessionView):
     @extend_schema(request=None, responses={200: s.UndoOut, **ERRORS}, operation_id="undo")
     def post(self, request, session_id):
-        return Response(services.undo(self.session(request, session_id, write=True)))
+        return Response(s.UndoOut(services.undo(self.session(request, session_id, write=True))).data)
 
 
 class StatisticsView(SessionView):
     @extend_schema(responses={200: s.StatisticsOut, **ERRORS}, operation_id="statistics")
     def get(self, request, session_id):
-        return Response(services.statistics(self.session(request, session_id)))
+        return Response(s.StatisticsOut(services.statistics(self.session(request, session_id))).data)
 
 
 class ForkView(SessionView):
     @extend_schema(request=None, responses={201: s.SessionOut, **ERRORS}, operation_id="fork")
     def post(self, request, session_id):
         copy = services.fork(self.session(request, session_id), request.user)
-        return Response(services.session_state(copy), status=status.HTTP_201_CREATED)
+        return Response(s.SessionOut(services.session_state(copy)).data, status=status.HTTP_201_CREATED)
 
 
 class CompareView(SessionView):
@@ -115,7 +103,7 @@ class CompareView(SessionView):
     def post(self, request, session_id):
         session = self.session(request, session_id)
         data = _validated(s.CompareIn, request.data if request.data is not None else {})
-        return Response(services.compare(session, data))
+        return Response(s.CompareOut(services.compare(session, data)).data)
 
 
 class ExportView(SessionView):
@@ -137,4 +125,4 @@ class ModelListView(APIView):
     @extend_schema(responses={200: s.ModelsOut, 503: s.ErrorOut}, operation_id="list_models")
     def get(self, request):
         models = services.model_call(client.models)
-        return Response({"models": models})
+        return Response(s.ModelsOut({"models": models}).data)

@@ -2,8 +2,8 @@
 
 from django import template
 
-from .. import policy
-from ..models import Membership, is_instructor
+from .. import access, policy
+from ..models import Lesson, Membership
 
 register = template.Library()
 
@@ -24,10 +24,8 @@ def class_picker(context):
     playground_lesson = None
     raw = request.GET.get("playground_lesson")
     if raw and raw.isdigit():
-        from ..models import Lesson
-
         lesson = Lesson.objects.select_related("classroom").filter(pk=int(raw)).first()
-        if lesson is not None and policy.role_in(user, lesson.classroom) is not None:
+        if lesson is not None and access.role_in(user, lesson.classroom) is not None:
             playground_lesson = lesson
     return {
         "playground_lesson": playground_lesson,
@@ -47,12 +45,6 @@ def class_picker(context):
         "next": request.get_full_path(),
         "csrf_token": context.get("csrf_token"),
     }
-
-
-@register.simple_tag(takes_context=True)
-def user_is_instructor(context):
-    request = context.get("request")
-    return is_instructor(getattr(request, "user", None))
 
 
 @register.filter

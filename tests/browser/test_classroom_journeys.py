@@ -12,6 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from classrooms import access
 from classrooms.models import Classroom, InstructorRole, Lesson
 
 pytestmark = pytest.mark.browser
@@ -66,7 +67,7 @@ def test_an_instructor_creates_a_class_and_a_lesson_with_a_5_percent_threshold(p
     create_class_and_lesson(page)
     lesson = Lesson.objects.get(title="The cat sat")
     assert lesson.threshold == pytest.approx(0.05) and lesson.students_may_change_threshold is False
-    assert Classroom.objects.get().is_instructor(teacher)
+    assert access.role_in(teacher, Classroom.objects.get()) == "instructor"
 
 
 def test_a_student_joins_spins_the_lesson_saves_and_the_instructor_sees_it_live_and_on_the_dashboard(

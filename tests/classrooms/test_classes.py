@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from classrooms import policy
+from classrooms import access, policy
 from classrooms.models import CODE_ALPHABET, Classroom, Lesson, Membership
 
 from .conftest import VIEWERS
@@ -20,7 +20,7 @@ def test_an_instructor_creates_a_class_with_a_short_unambiguous_join_code(people
     assert response["Location"] == f"/classes/{classroom.pk}/"
     assert len(classroom.join_code) == 6 and set(classroom.join_code) <= set(CODE_ALPHABET)
     assert not set(classroom.join_code) & set("O0I1L")
-    assert classroom.is_instructor(people.instructor)
+    assert access.role_in(people.instructor, classroom) == "instructor"
     page = client.get(response["Location"])
     assert f'data-testid="join-code" aria-label="Join code">{classroom.join_code}<'.encode() in page.content
     # The new class is the one the header now acts in.

@@ -1,0 +1,141 @@
+"""Usage metering: tokens generated against a class's daily quota, and the
+counters the usage page reads. Every tool meters through here::
+
+    metering.charge(rules, user, model_name, tokens=1, tool="wheel")   # raises QuotaExceeded (429)
+    metering.count(rules, user, model_name, "wheel", sessions=1)
+
+Figures live in :class:`DailyUsage`, so they survive the deletion of runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from .models import DailyUsage
+from .policy import PolicyError, Rules
+
+COUNTERS = ("sessions", "other_picks", "undos")
+
+log = logging.getLogger("classrooms")
+
+
+class QuotaExceeded(PolicyError):
+    def __init__(self, quota: int, used: int):
+        super().__init__(
+            "quota_exceeded",
+            f"Daily token quota reached: {used} of {quota} tokens used today in this class. It resets at midnight UTC.",
+            429,
+            quota=quota,
+            used=used,
+        )
+
+
+def _owner(user):
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def used_today(rules: Rules, user) -> int:
+    if not rules.in_class or _owner(user) is None:
+        return 0
+    rows = DailyUsage.objects.filter(user=user, classroom_id=rules.classroom_id, date=timezone.localdate())
+    return rows.aggregate(n=Sum("tokens"))["n"] or 0
+
+
+def remaining_quota(rules: Rules, user) -> int | None:
+    """Tokens left today, or None when no quota applies."""
+    if not rules.quota_applies:
+        return None
+    return max(0, rules.daily_token_quota - used_today(rules, user))
+
+
+def _row_pk(user, classroom_id, model_name, tool, day) -> int:
+    row, _ = DailyUsage.objects.get_or_create(
+        user=_owner(user), classroom_id=classroom_id, model_name=model_name, tool=tool, date=day
+    )
+    return row.pk
+
+
+def charge(rules: Rules, user, model_name: str, tokens: int = 1, tool: str = "wheel") -> None:
+    """Count ``tokens`` about to be generated; for a student over the class's
+    daily quota, count a quota hit instead and raise QuotaExceeded (429).
+    Call it before asking the model, so a refused request costs nothing."""
+    refused = None
+    with transaction.atomic():
+        if rules.quota_applies:
+            used = used_today(rules, user)
+            if used + tokens > rules.daily_token_quota:
+                refused = QuotaExceeded(rules.daily_token_quota, used)
+        pk = _row_pk(user, rules.classroom_id, model_name, tool, timezone.localdate())
+        if refused is None:
+            DailyUsage.objects.filter(pk=pk).update(tokens=F("tokens") + tokens)
+        else:
+            DailyUsage.objects.filter(pk=pk).update(quota_hits=F("quota_hits") + 1)
+    if refused is not None:
+        raise refused
+
+
+def count(rules: Rules, user, model_name: str, tool: str = "wheel", **counters) -> None:
+    """Count usage events for the usage page: ``sessions=1`` (a session or run
+    started), ``other_picks=1`` (a token drawn from Other), ``undos=1``."""
+    updates = {name: F(name) + int(n) for name, n in counters.items() if name in COUNTERS and n}
+    if not updates:
+        return
+    with transaction.atomic():
+        pk = _row_pk(user, rules.classroom_id, model_name, tool, timezone.localdate())
+        DailyUsage.objects.filter(pk=pk).update(**updates)
+
+
+async def acount(rules: Rules, user, model_name: str, tool: str = "playground", **counters) -> None:
+    await sync_to_async(count, thread_sensitive=True)(rules, user, model_name, tool, **counters)
+
+
+async def acharge(rules: Rules, user, model_name: str, tokens: int = 1, tool: str = "playground") -> None:
+    await sync_to_async(charge, thread_sensitive=True)(rules, user, model_name, tokens, tool)
+
+
+async def aremaining_quota(rules: Rules, user) -> int | None:
+    return await sync_to_async(remaining_quota, thread_sensitive=True)(rules, user)
+
+
+class StreamMeter:
+    """The usage of one stream of tokens (a playground run), written a batch at
+    a time: every BATCH_TOKENS tokens or BATCH_SECONDS, and whenever asked
+    (``force``), so a fast stream costs one database write a batch, not a token.
+    Only QuotaExceeded reaches the caller: usage that cannot be written is
+    logged, never breaks a stream."""
+
+    BATCH_TOKENS = 25
+    BATCH_SECONDS = 2.0
+
+    def __init__(self, rules: Rules, user, model_name: str, tool: str, clock=time.monotonic):
+        self.rules, self.user, self.model_name, self.tool = rules, user, model_name, tool
+        self.clock = clock
+        self.pending = 0
+        self.written_at = clock()
+
+    async def tokens(self, n: int = 1, *, force: bool = False) -> None:
+        """``n`` more tokens generated; raises QuotaExceeded once the class's quota is used up."""
+        self.pending += n
+        due = self.pending >= self.BATCH_TOKENS or self.clock() - self.written_at >= self.BATCH_SECONDS
+        if not self.pending or not (force or due):
+            return
+        n, self.pending, self.written_at = self.pending, 0, self.clock()
+        try:
+            await acharge(self.rules, self.user, self.model_name, n, tool=self.tool)
+        except QuotaExceeded:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("could not record %s usage", self.tool)
+
+    async def run_started(self) -> None:
+        """A run began: one more session on the usage page."""
+        try:
+            await acount(self.rules, self.user, self.model_name, tool=self.tool, sessions=1)
+        except Exception:  # noqa: BLE001
+            log.exception("could not record a %s run", self.tool)
