@@ -37,6 +37,7 @@ run: migrate
 	@$(VENV)/bin/daphne -b $(HOST) -p $(PORT) tokenwheel_site.asgi:application
 
 test: install
+	@$(VENV)/bin/lint-imports --no-cache
 	@bash scripts/ensure_chromium.sh
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
