@@ -59,6 +59,21 @@ def _end_open_rounds(classroom, now):
     LiveRound.objects.filter(classroom=classroom, ended_at__isnull=True).update(ended_at=now)
 
 
+def _start_round(classroom, lesson, user, **fields) -> LiveRound:
+    """End the class's open round and open a new one (the only way a round starts)."""
+    now = timezone.now()
+    with transaction.atomic():
+        _end_open_rounds(classroom, now)
+        new = LiveRound.objects.create(classroom=classroom, lesson=lesson, started_by=user, started_at=now, **fields)
+    _announce(new)
+    return new
+
+
+def _carried(old: LiveRound) -> dict:
+    fields = ("model_name", "step", "prompt_token_ids", "prefix_token_ids", "context_text", "threshold", "temperature")
+    return {name: getattr(old, name) for name in fields}
+
+
 def open_round(classroom, lesson, user) -> LiveRound:
     """The class's open round on ``lesson``, or a new one at its first step."""
     current = current_round(classroom)
@@ -66,71 +81,31 @@ def open_round(classroom, lesson, user) -> LiveRound:
         return current
     rules = policy.build_rules(classroom, lesson, policy.INSTRUCTOR)
     model = rules.default_model
-    ids = client.tokenize(model, lesson.prompt)["ids"]
-    now = timezone.now()
-    with transaction.atomic():
-        _end_open_rounds(classroom, now)
-        new = LiveRound.objects.create(
-            classroom=classroom,
-            lesson=lesson,
-            model_name=model,
-            step=0,
-            prompt_token_ids=ids,
-            prefix_token_ids=[],
-            context_text=lesson.prompt,
-            threshold=rules.threshold,
-            temperature=rules.default_temperature,
-            started_by=user,
-            started_at=now,
-        )
-    _announce(new)
-    return new
+    return _start_round(
+        classroom,
+        lesson,
+        user,
+        model_name=model,
+        step=0,
+        prompt_token_ids=client.tokenize(model, lesson.prompt)["ids"],
+        prefix_token_ids=[],
+        context_text=lesson.prompt,
+        threshold=rules.threshold,
+        temperature=rules.default_temperature,
+    )
 
 
 def reset_round(old: LiveRound, user) -> LiveRound:
     """A fresh round on the same step: the chart starts again from zero."""
-    now = timezone.now()
-    with transaction.atomic():
-        _end_open_rounds(old.classroom, now)
-        new = LiveRound.objects.create(
-            classroom=old.classroom,
-            lesson=old.lesson,
-            model_name=old.model_name,
-            step=old.step,
-            prompt_token_ids=old.prompt_token_ids,
-            prefix_token_ids=old.prefix_token_ids,
-            context_text=old.context_text,
-            threshold=old.threshold,
-            temperature=old.temperature,
-            started_by=user,
-            started_at=now,
-        )
-    _announce(new)
-    return new
+    return _start_round(old.classroom, old.lesson, user, **_carried(old))
 
 
 def next_step(old: LiveRound, token_id: int, user) -> LiveRound:
     """Move the class one token on, with ``token_id`` appended."""
     prefix = list(old.prefix_token_ids) + [int(token_id)]
     text = client.decode(old.model_name, list(old.prompt_token_ids) + prefix)
-    now = timezone.now()
-    with transaction.atomic():
-        _end_open_rounds(old.classroom, now)
-        new = LiveRound.objects.create(
-            classroom=old.classroom,
-            lesson=old.lesson,
-            model_name=old.model_name,
-            step=old.step + 1,
-            prompt_token_ids=old.prompt_token_ids,
-            prefix_token_ids=prefix,
-            context_text=text,
-            threshold=old.threshold,
-            temperature=old.temperature,
-            started_by=user,
-            started_at=now,
-        )
-    _announce(new)
-    return new
+    fields = {**_carried(old), "step": old.step + 1, "prefix_token_ids": prefix, "context_text": text}
+    return _start_round(old.classroom, old.lesson, user, **fields)
 
 
 def push(round_: LiveRound) -> None:

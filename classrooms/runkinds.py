@@ -44,6 +44,23 @@ class RunKind:
         return qs.filter(**self.runs_q) if self.runs_q else qs
 
 
+def row(kind: str, obj, *, display_title: str, length: int, text: str) -> dict:
+    """One line of a list of runs (My runs, the dashboard), the same for every tool."""
+    return {
+        "kind": kind,
+        "id": str(obj.pk),
+        "title": obj.title,
+        "display_title": display_title,
+        "classroom": obj.classroom,
+        "lesson": obj.lesson,
+        "model_name": obj.model_name,
+        "created_at": obj.created_at,
+        "length": length,
+        "owner": obj.owner,
+        "text": text,
+    }
+
+
 def register(kind: RunKind) -> None:
     _KINDS[kind.name] = kind
 

@@ -17,19 +17,9 @@ TITLE_MAX = 200
 
 def rows(queryset):
     for r in queryset:
-        yield {
-            "kind": "playground",
-            "id": str(r.pk),
-            "title": r.title,
-            "display_title": r.title or (r.input_text[:60] or "(empty)"),
-            "classroom": r.classroom,
-            "lesson": r.lesson,
-            "model_name": r.model_name,
-            "created_at": r.created_at,
-            "length": len(r.tokens or []),
-            "owner": r.owner,
-            "text": (r.input_text or "") + (r.generated_text or ""),
-        }
+        title = r.title or (r.input_text[:60] or "(empty)")
+        text = (r.input_text or "") + (r.generated_text or "")
+        yield runkinds.row("playground", r, display_title=title, length=len(r.tokens or []), text=text)
 
 
 def replay(run) -> dict:

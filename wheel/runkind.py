@@ -18,19 +18,8 @@ from .models import TokenEvent, WheelSession
 
 def rows(queryset):
     for s in queryset.annotate(n_tokens=Count("events", filter=Q(events__undone_at__isnull=True))):
-        yield {
-            "kind": "wheel",
-            "id": str(s.pk),
-            "title": s.title,
-            "display_title": s.title or (s.initial_prompt[:60] or "(no prompt yet)"),
-            "classroom": s.classroom,
-            "lesson": s.lesson,
-            "model_name": s.model_name,
-            "created_at": s.created_at,
-            "length": s.n_tokens,
-            "owner": s.owner,
-            "text": s.current_text,
-        }
+        title = s.title or (s.initial_prompt[:60] or "(no prompt yet)")
+        yield runkinds.row("wheel", s, display_title=title, length=s.n_tokens, text=s.current_text)
 
 
 REPLAY_FIELDS = ("position", "token_id", "token_text", "probability", "category", "method", "sampled_from_other",
