@@ -53,7 +53,8 @@ sys.path.insert(0, str(HERE))
 
 import httpx  # noqa: E402
 
-from _server import ProductionStack, Server, format_load, machine_load, wait_for_quiet, workdir  # noqa: E402
+from _server import ProductionStack, Server, machine_load, wait_for_quiet, workdir  # noqa: E402
+from run import ms, pct  # noqa: E402  (the wheel benchmark's percentiles)
 from stream import WebSocket  # noqa: E402  (the benchmarks' small asyncio websocket client)
 
 LESSON_PROMPT = "Today in class we learned"
@@ -65,19 +66,6 @@ STREAM_PROMPT = "Once upon a time, in a small village by the sea, there lived"
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def pct(values, q):
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def ms(seconds):
-    return None if seconds is None else round(seconds * 1000, 1)
 
 
 def latency(values) -> dict:
