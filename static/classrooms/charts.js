@@ -2,6 +2,8 @@
 // Each takes a container element and plain data; every mark carries a <title>
 // so hovering (or a screen reader) gives the exact figure.
 
+import { percent } from "../shared/token-format.js";
+
 const NS = "http://www.w3.org/2000/svg";
 export const PALETTE = ["#4fd1ff", "#a78bfa", "#34d399", "#fbbf24", "#f87171", "#60a5fa", "#f472b6", "#a3e635", "#fb923c", "#94a3b8"];
 
@@ -28,7 +30,7 @@ function niceMax(value) {
 
 export const fmt = {
   int: (v) => (v === null || v === undefined ? "–" : Math.round(v).toLocaleString()),
-  pct: (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`),
+  pct: percent,
   ms: (v) => (v === null || v === undefined ? "–" : `${v.toFixed(1)} ms`),
 };
 

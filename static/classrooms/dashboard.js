@@ -1,4 +1,4 @@
 // The dashboard shows whitespace in chosen tokens visibly (␠ ↵ ⇥).
-import { visible } from "./tokens.js";
+import { visibleToken } from "../shared/token-format.js";
 
-for (const el of document.querySelectorAll("[data-testid=step-token]")) el.textContent = visible(el.dataset.tokenText);
+for (const el of document.querySelectorAll("[data-testid=step-token]")) el.textContent = visibleToken(el.dataset.tokenText);

@@ -3,7 +3,7 @@
 // * "Save run" on the wheel page names the current session and keeps it in My runs;
 // * the class socket: when the instructor pushes a step, it reaches this screen;
 // * a lesson opened in the playground fills the drawer with the lesson's prompt.
-import { csrfToken } from "./tokens.js";
+import { csrfToken } from "../shared/csrf.js";
 
 const form = document.getElementById("class-picker-form");
 

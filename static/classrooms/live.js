@@ -2,7 +2,7 @@
 // this step beside the share of the class's spins that landed on each token,
 // updated over the class's websocket as spins arrive.
 import { fmt, hbarChart } from "./charts.js";
-import { visible } from "./tokens.js";
+import { percent, visibleToken } from "../shared/token-format.js";
 
 const state = JSON.parse(document.getElementById("live-state").textContent);
 const classroomId = document.getElementById("live-root").dataset.classroom;
@@ -29,7 +29,7 @@ function draw() {
   const { byToken, otherCount } = counts();
   const items = above.map((t) => ({
     key: t.token_id,
-    label: visible(t.token_text),
+    label: visibleToken(t.token_text),
     value: [t.probability, total ? (byToken.get(t.token_id) || 0) / total : 0],
   }));
   if (other) items.push({ key: "other", label: `Other`, value: [other.total_probability, total ? otherCount / total : 0] });
@@ -41,7 +41,7 @@ function draw() {
   const list = $("live-spinners");
   list.replaceChildren(...spins.slice(-50).reverse().map((s) => {
     const li = document.createElement("li");
-    li.textContent = `${s.user || "someone"}: ${visible(s.token_text)}`;
+    li.textContent = `${s.user || "someone"}: ${visibleToken(s.token_text)}`;
     return li;
   }));
   fillNextChoices(byToken);
@@ -56,7 +56,7 @@ function fillNextChoices(byToken) {
     ...above.map((t) => ({ id: t.token_id, text: t.token_text, n: byToken.get(t.token_id) || 0, p: t.probability })),
     ...[...landedOther.values()].map((s) => ({ id: s.token_id, text: s.token_text, n: spins.filter((x) => x.token_id === s.token_id).length, p: s.probability })),
   ].sort((a, b) => b.n - a.n || b.p - a.p);
-  select.replaceChildren(...options.map((o) => new Option(`${visible(o.text)} · ${o.n} spin${o.n === 1 ? "" : "s"} · ${(o.p * 100).toFixed(1)}%`, o.id)));
+  select.replaceChildren(...options.map((o) => new Option(`${visibleToken(o.text)} · ${o.n} spin${o.n === 1 ? "" : "s"} · ${percent(o.p)}`, o.id)));
   if (previous !== null) select.value = previous;
 }
 $("live-next-token").addEventListener("change", (e) => { e.target.dataset.touched = "1"; });

@@ -1,6 +1,7 @@
 // Replay a saved run step by step: what was offered, what was chosen, how
 // (spun, picked, drawn from Other, sampled by the model) and its probability.
-import { chip, percent } from "./tokens.js";
+import { percent } from "../shared/token-format.js";
+import { chip } from "./token-chip.js";
 
 const data = JSON.parse(document.getElementById("run-data").textContent);
 const steps = data.steps;

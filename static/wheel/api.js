@@ -2,6 +2,8 @@
 // `message` is fit to show a student: the API's own words when it sent
 // {"error", "message"}, a plain sentence otherwise (network down, HTML error page).
 
+import { csrfToken } from "../shared/csrf.js";
+
 export class ApiError extends Error {
   constructor(status, title, message, body = {}) {
     super(message);
@@ -19,19 +21,11 @@ export class ApiError extends Error {
   }
 }
 
-function cookie(name) {
-  for (const part of document.cookie.split(";")) {
-    const [key, ...rest] = part.trim().split("=");
-    if (key === name) return decodeURIComponent(rest.join("="));
-  }
-  return "";
-}
-
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
 async function send(method, path, { body, signal, raw = false } = {}) {
   const headers = { Accept: "application/json" };
-  if (!SAFE.has(method)) headers["X-CSRFToken"] = cookie("csrftoken"); // as Django expects
+  if (!SAFE.has(method)) headers["X-CSRFToken"] = csrfToken(); // as Django expects
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {

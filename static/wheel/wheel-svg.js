@@ -5,7 +5,7 @@
 // rotor (segments + labels) is turned by `rotation` degrees; the pointer does
 // not turn, so it points at wheel angle `-rotation` (mod 360).
 
-import { appendVisible, percent, segmentColor, visibleToken } from "./format.js";
+import { appendVisible, percent, visibleToken } from "../shared/token-format.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const C = 200; // centre of the 400x400 viewBox
@@ -47,6 +47,13 @@ export function prefersReducedMotion() {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Distinct segment colours that read well on the dark background (golden-angle hues).
+export function segmentColor(i) {
+  const hue = Math.round((205 + i * 137.508) % 360);
+  const light = i % 2 ? 50 : 58;
+  return `hsl(${hue} 68% ${light}%)`;
+}
 
 export class WheelView {
   constructor(svg, { onChoose }) {

@@ -1,4 +1,4 @@
-"""Build tokenwheel-marks.woff: the two whitespace symbols the wheel shows
+"""Build tokenwheel-marks.woff: the two whitespace symbols every page shows
 that common system fonts lack (U+2420 SYMBOL FOR SPACE "␠" and U+240D
 SYMBOL FOR CARRIAGE RETURN "␍"). Without it a Debian or ChromeOS machine
 draws an empty box where a token's leading space should be.
@@ -11,7 +11,7 @@ characters and only when the text contains them.
 
 Rebuild (a developer tool, not a dependency of the app):
     pip install --target /tmp/ft fonttools
-    PYTHONPATH=/tmp/ft python static/wheel/fonts/build_marks_font.py
+    PYTHONPATH=/tmp/ft python static/shared/fonts/build_marks_font.py
 """
 
 from pathlib import Path

@@ -1,18 +1,20 @@
-// How tokens and numbers are written on the wheel page. Pure functions.
+// How a token and its probability are written, on every page (the wheel, the
+// playground drawer, replays, the live class wheel, the dashboard). One module,
+// so the same token reads the same everywhere. Pure functions, plus one that
+// builds DOM nodes.
 
-// A token's text with its whitespace made visible: "␠" for a space, "↵" for a
-// newline, "⇥" for a tab. Token texts from the API are decoded strings, but a
-// byte-level BPE piece ("Ġ", "Ċ") must never reach a student either, so those
-// are mapped too.
+// Whitespace made visible: "␠" for a space, "↵" for a newline, "⇥" for a tab.
+// Token texts from the API are decoded strings, but a byte-level BPE piece
+// ("Ġ", "Ċ") must never reach a student either, so those are mapped too.
 const VISIBLE = { " ": "␠", "\n": "↵", "\t": "⇥", "\r": "␍", "Ġ": "␠", "Ċ": "↵", "ĉ": "⇥", "\u00a0": "⍽" };
 
 // A token as alternating runs: {mark: true} for whitespace, shown as symbols
 // (a run of 3 or more of the same one as "␠×8", so code indentation stays
-// readable), {mark: false} for everything else.
+// readable), {mark: false} for everything else. The empty token is "∅".
 export function visibleParts(text) {
   if (text === "" || text == null) return [{ mark: false, text: "∅" }];
   const parts = [];
-  const chars = [...text];
+  const chars = [...String(text)];
   for (let i = 0; i < chars.length; ) {
     const ch = chars[i];
     if (VISIBLE[ch]) {
@@ -33,10 +35,7 @@ export function visibleParts(text) {
   return parts;
 }
 
-// A token's text with its whitespace made visible: "␠" for a space, "↵" for a
-// newline, "⇥" for a tab. Token texts from the API are decoded strings, but a
-// byte-level BPE piece ("Ġ", "Ċ") must never reach a student either, so those
-// are mapped too.
+// A token on its own (a label, a list entry, a tooltip): " mat" reads "␠mat".
 export function visibleToken(text) {
   return visibleParts(text)
     .map((p) => p.text)
@@ -97,21 +96,4 @@ export function probabilityColor(p) {
   const t = Math.max(0, Math.min(1, (Math.log10(Math.max(p, 1e-4)) + 4) / 4));
   const hue = Math.round(t * 135);
   return `hsl(${hue} 70% 42%)`;
-}
-
-// Distinct segment colours that read well on the dark background (golden-angle hues).
-export function segmentColor(i) {
-  const hue = Math.round((205 + i * 137.508) % 360);
-  const light = i % 2 ? 50 : 58;
-  return `hsl(${hue} 68% ${light}%)`;
-}
-
-export function methodWords(item) {
-  if (item.method === "spun") return item.sampled_from_other ? "spun (landed on Other)" : "spun";
-  if (item.method === "other") return "picked Other (drawn at random inside Other)";
-  return "picked";
-}
-
-export function categoryWords(category) {
-  return category === "other" ? "from Other (below the threshold)" : "above the threshold";
 }
