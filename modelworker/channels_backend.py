@@ -40,6 +40,7 @@ a teacher can act on.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import threading
@@ -182,6 +183,8 @@ class ChannelLayerBackend:
     """``modelworker.client``'s backend when ``MODELWORKER["BACKEND"] == "channels"``."""
 
     AFFINITY_ENTRIES = 20000
+    # How long past its deadline a request may take to unwind before it is cut off.
+    BACKSTOP_SECONDS = 0.5
 
     def __init__(self):
         self.channel = _config("CHANNEL", "model-worker")
@@ -205,7 +208,7 @@ class ChannelLayerBackend:
 
     # ---- the two entry points
 
-    def request(self, op: str, payload: dict) -> dict:
+    def request(self, op: str, payload: dict, deadline: float | None = None) -> dict:
         """Blocking call for sync code (Django views, management commands).
 
         The request runs on an event loop this backend owns, on its own
@@ -218,11 +221,27 @@ class ChannelLayerBackend:
             pass
         else:
             raise RuntimeError("modelworker.client.request() blocks: call arequest() from async code")
-        future = asyncio.run_coroutine_threadsafe(self.arequest(op, payload), self._own_loop())
-        return future.result()
+        deadline = self._deadline(deadline)
+        future = asyncio.run_coroutine_threadsafe(self.arequest(op, payload, deadline), self._own_loop())
+        try:
+            # arequest keeps the deadline itself; this is the backstop should
+            # anything on that loop ever stop honouring it.
+            return future.result(max(0.0, deadline - time.monotonic()) + self.BACKSTOP_SECONDS)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise self._timed_out() from None
 
-    async def arequest(self, op: str, payload: dict) -> dict:
-        deadline = time.monotonic() + self.timeout
+    async def arequest(self, op: str, payload: dict, deadline: float | None = None) -> dict:
+        deadline = self._deadline(deadline)
+        try:
+            async with asyncio.timeout_at(self._loop_time(deadline) + self.BACKSTOP_SECONDS):
+                return await self._arequest(op, payload, deadline)
+        except TimeoutError:
+            raise self._timed_out() from None
+
+    async def _arequest(self, op: str, payload: dict, deadline: float) -> dict:
+        if deadline <= time.monotonic():  # the caller's budget went on something else
+            raise self._timed_out()
         body = json.dumps(payload)
         cache_key = payload.get("cache_key") if isinstance(payload.get("cache_key"), str) else None
         attempt = 0
@@ -259,6 +278,18 @@ class ChannelLayerBackend:
         """Workers load their models when they start; nothing to do here."""
 
     # ---- internals
+
+    def _deadline(self, deadline: float | None) -> float:
+        """The caller's deadline (time.monotonic()), never later than the timeout from now."""
+        latest = time.monotonic() + self.timeout
+        return latest if deadline is None else min(deadline, latest)
+
+    @staticmethod
+    def _loop_time(deadline: float) -> float:
+        return asyncio.get_running_loop().time() + (deadline - time.monotonic())
+
+    def _timed_out(self) -> ModelError:
+        return ModelError("worker_timeout", f"The model worker did not answer within {self.timeout:g} s; try again.", 503)
 
     def _remember_worker(self, op, cache_key, worker_channel):
         if not cache_key:
@@ -369,9 +400,7 @@ class ChannelLayerBackend:
         while True:
             now = time.monotonic()
             if now >= deadline:
-                raise ModelError(
-                    "worker_timeout", f"The model worker did not answer within {self.timeout:g} s; try again.", 503
-                )
+                raise self._timed_out()
             last_word = self._heard.get(request_id, sent_at)
             wait = min(deadline, last_word + self.liveness) - now
             if wait <= 0:

@@ -11,19 +11,42 @@ plain data or a :class:`ModelError`. The backend is a setting
 
 Web code never imports torch; it calls the functions below (sync views) or
 their ``a``-prefixed twins (consumers).
+
+Every call ends within ``MODELWORKER["TIMEOUT_SECONDS"]``. Inside
+:func:`deadline` (an HTTP request, through :mod:`modelworker.middleware`)
+the calls share one budget that started when the request came in, so a
+view that makes two calls, or that first waited on a stalled cache, still
+answers by then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 
 from .errors import ModelError
 
-__all__ = ["ModelError", "request", "arequest"]
+__all__ = ["ModelError", "request", "arequest", "deadline"]
+
+# time.monotonic() by which the current request's model calls must be done, or None.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("modelworker_deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None = None):
+    """Model calls made inside share one budget of ``seconds`` (default: the timeout)."""
+    seconds = settings.MODELWORKER["TIMEOUT_SECONDS"] if seconds is None else seconds
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
 
 
 class InProcessBackend:
@@ -38,10 +61,10 @@ class InProcessBackend:
 
         return get_engine()
 
-    def request(self, op: str, payload: dict) -> dict:
+    def request(self, op: str, payload: dict, deadline: float | None = None) -> dict:
         return self._engine().handle(op, payload)
 
-    async def arequest(self, op: str, payload: dict) -> dict:
+    async def arequest(self, op: str, payload: dict, deadline: float | None = None) -> dict:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.request, op, payload)
 
@@ -73,11 +96,11 @@ def backend():
 
 
 def request(op: str, **payload) -> dict:
-    return backend().request(op, payload)
+    return backend().request(op, payload, deadline=_deadline.get())
 
 
 async def arequest(op: str, **payload) -> dict:
-    return await backend().arequest(op, payload)
+    return await backend().arequest(op, payload, deadline=_deadline.get())
 
 
 def default_model() -> str:
@@ -145,6 +168,15 @@ def choose(model, ids, *, mode, token_id=None, threshold, temperature, top_p, se
         top_p=top_p,
         seed=seed,
         cache_key=cache_key,
+    )
+
+
+def rank(model, ids, token_id, *, threshold, temperature, top_p, cache_key=None) -> dict:
+    """Where ``token_id`` stands at this context: probability, rank (1 = top),
+    category, and the model's ``top_token``."""
+    return request(
+        "rank", model=model, ids=list(ids), token_id=token_id, threshold=threshold,
+        temperature=temperature, top_p=top_p, cache_key=cache_key,
     )
 
 

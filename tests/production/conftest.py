@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -140,8 +141,16 @@ def private_redis(tmp_path):
 
         def stop(self):
             if self.proc and self.proc.poll() is None:
+                self.resume()
                 self.proc.kill()
                 self.proc.wait(5)
+
+        def pause(self):
+            """SIGSTOP: connections stay open and nothing answers (a stalled, swapping Redis)."""
+            os.kill(self.proc.pid, signal.SIGSTOP)
+
+        def resume(self):
+            os.kill(self.proc.pid, signal.SIGCONT)
 
     server = PrivateRedis()
     server.start()

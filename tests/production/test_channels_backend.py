@@ -183,3 +183,24 @@ async def test_a_sessions_steps_stay_on_the_worker_holding_its_cache_and_move_wh
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_a_callers_deadline_bounds_the_request_even_while_a_worker_still_says_it_is_working(backend, layer):
+    # An HTTP request that spent its budget elsewhere (a stalled cache) gets only what is left of it.
+    busy = asyncio.ensure_future(silent_worker(layer, heartbeats=40))
+    started = time.monotonic()
+    with pytest.raises(ModelError) as err:
+        await backend.arequest("models", {}, deadline=started + 1.0)
+    busy.cancel()
+    assert err.value.code == "worker_timeout" and err.value.status == 503
+    assert time.monotonic() - started < 1.6  # not the backend's 10 s
+
+
+async def test_a_request_whose_budget_is_already_spent_fails_at_once_and_sends_nothing(backend, layer):
+    started = time.monotonic()
+    with pytest.raises(ModelError) as err:
+        await backend.arequest("models", {}, deadline=started - 0.1)
+    assert err.value.code == "worker_timeout"
+    assert time.monotonic() - started < 0.1
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive("model-worker"), 0.2)  # nothing was sent

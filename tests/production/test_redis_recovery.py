@@ -2,20 +2,29 @@
 two ``runworker model-worker`` processes + PostgreSQL + a private Redis this
 test may stop, restart and pause)."""
 
+import os
+import signal
 import threading
 import time
 
-from .conftest import base_env, json_body, start_stack
+from .conftest import base_env, json_body, start_stack, wait_until
 
 
-def _models_over_a_new_socket(stack) -> dict:
+def _next_models_answer(ws) -> dict:
+    while True:
+        message = ws.recv_json(timeout=30)
+        if message["type"] in ("models", "error"):
+            return message
+
+
+def _models_over_a_new_socket(stack) -> tuple[list[str], list[dict]]:
+    """A new socket's answers: the model list it gets on connecting, then one it asks for."""
     with stack.websocket() as ws:
         assert ws.recv_json()["type"] == "hello"
+        on_connect = _next_models_answer(ws)
         ws.send_json({"type": "models"})
-        while True:
-            message = ws.recv_json(timeout=30)
-            if message["type"] in ("models", "error"):
-                return message
+        asked = _next_models_answer(ws)
+    return [on_connect["type"], asked["type"]], [on_connect, asked]
 
 
 def _in_threads(stack, jobs):
@@ -55,7 +64,7 @@ def test_after_redis_restarts_on_the_same_port_no_request_and_no_new_socket_fail
         # Concurrent requests, so every process's pools hold several connections,
         # all of which go stale when Redis restarts.
         assert all(r[0] == 200 for r in _in_threads(stack, probs + probs)), "the stack did not work before the restart"
-        assert _models_over_a_new_socket(stack)["type"] == "models"
+        assert _models_over_a_new_socket(stack)[0] == ["models", "models"]
 
         private_redis.stop()
         private_redis.start()
@@ -75,10 +84,64 @@ def test_after_redis_restarts_on_the_same_port_no_request_and_no_new_socket_fail
         assert not failed, f"{len(failed)} of 20 requests failed after the restart: {failed}"
         # A lost reply costs a liveness window and a resend: none may have been needed.
         assert max(r[1] for r in results) < 5, [round(r[1], 1) for r in results]
-        assert [s["type"] for s in sockets] == ["models"] * 5, sockets
+        assert [s[0] for s in sockets] == [["models", "models"]] * 5, sockets
         for proc in [stack.daphne, *stack.workers]:
             since = stack.log(proc)[restarted_at[proc.pid]:]
             assert "could not answer" not in since, since  # a worker's reply lost on a stale connection
             assert "Redis cache unreachable" not in since, since  # throttles silently skipped
+    finally:
+        stack.stop()
+
+
+def test_with_redis_or_a_worker_paused_every_request_ends_by_the_model_timeout_with_a_clear_503(
+    private_redis, prod_database, tmp_path
+):
+    timeout = 6
+    env = base_env(prod_database, private_redis.url, "paused:", MODELWORKER_TIMEOUT=str(timeout))
+    stack = start_stack(env, tmp_path, "paused", workers=1)
+    try:
+        with stack.client(timeout=60) as http, stack.websocket() as ws:
+            assert ws.recv_json()["type"] == "hello"
+            assert _next_models_answer(ws)["type"] == "models"
+            session_id = stack.new_session(http)
+            assert http.get(f"/api/sessions/{session_id}/next-token-probs").status_code == 200
+
+            def answers(method, path, **kwargs):
+                started = time.monotonic()
+                response = getattr(http, method)(path, **kwargs)
+                return response, time.monotonic() - started
+
+            # Redis stalls: throttles wait on the cache, the request on the broker.
+            private_redis.pause()
+            try:
+                for method, path, kwargs in [
+                    ("get", f"/api/sessions/{session_id}/next-token-probs", {}),
+                    ("post", f"/api/sessions/{session_id}/append-token", {"json": {"category": "sample"}}),
+                    ("get", f"/api/sessions/{session_id}/next-token-probs", {}),
+                ]:
+                    response, took = answers(method, path, **kwargs)
+                    assert response.status_code == 503, response.text
+                    body = json_body(response)
+                    assert body["error"] == "Model worker unavailable" and body["message"]
+                    assert took < timeout + 0.75, f"{method} {path} took {took:.1f} s (timeout {timeout} s)"
+                started = time.monotonic()
+                ws.send_json({"type": "models"})
+                message = _next_models_answer(ws)
+                assert message["type"] == "error" and message["code"].startswith("worker_"), message
+                assert time.monotonic() - started < timeout + 0.75
+            finally:
+                private_redis.resume()
+            wait_until(lambda: answers("get", f"/api/sessions/{session_id}/next-token-probs")[0].status_code == 200, 30,
+                       interval=0.5, what="the API answering again after Redis resumed")
+
+            # The only worker stalls: no heartbeat, so the request gives up well before the timeout.
+            worker = stack.live_workers()[0]
+            os.kill(worker.pid, signal.SIGSTOP)
+            try:
+                response, took = answers("get", f"/api/sessions/{session_id}/next-token-probs")
+            finally:
+                os.kill(worker.pid, signal.SIGCONT)
+            assert response.status_code == 503 and "worker" in json_body(response)["message"]
+            assert took < timeout + 0.75
     finally:
         stack.stop()
