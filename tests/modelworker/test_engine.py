@@ -1,7 +1,9 @@
 """The engine on the real default model: caches and batching must give the
-same probabilities as a plain forward pass, only faster."""
+same probabilities as a plain forward pass, only faster; models are listed,
+loaded and registered as a teacher expects."""
 
 import json
+import os
 import threading
 
 import pytest
@@ -9,7 +11,7 @@ import torch
 from django.core.management import call_command
 
 from modelworker import registry
-from modelworker.engine import Engine, _Job
+from modelworker.engine import Engine
 
 PROMPTS = [
     "The cat sat on the",
@@ -56,64 +58,6 @@ def test_a_kv_cache_extension_gives_the_same_distribution_as_a_full_forward(smol
     assert (extended - plain_probs(smol, ids)).abs().max().item() < 1e-4
 
 
-def test_a_padded_batch_gives_each_row_its_own_distribution(smol):
-    fresh(smol)
-    sequences = [smol.encode(p) for p in PROMPTS]
-    # Give two rows a cached prefix of different lengths, so the batch mixes
-    # past lengths and new-token counts.
-    smol.logits(sequences[0][:-1], cache_key="row0")
-    smol.logits(sequences[1][:-3], cache_key="row1")
-    smol.logits_cache.clear()
-    jobs = [_Job(tuple(ids), f"row{i}") for i, ids in enumerate(sequences)]
-    forwards_before = smol.forward_count
-    smol._process(jobs)
-    assert smol.forward_count - forwards_before <= 2  # grouped, not one forward per row
-    for ids, job in zip(sequences, jobs):
-        batched = torch.softmax(job.future.result(), -1)
-        assert (batched - plain_probs(smol, ids)).abs().max().item() < 1e-4
-
-
-def test_each_row_of_a_padded_batch_keeps_a_cache_its_next_step_extends(smol):
-    """What a batch leaves in the KV store is each row's own keys and values:
-    the next step of every stream reads only its new token and still gets the
-    plain forward's distribution."""
-    fresh(smol)
-    sequences = [smol.encode(p) for p in PROMPTS]
-    smol.logits(sequences[0][:-1], cache_key="next0")
-    smol.logits(sequences[1][:-3], cache_key="next1")
-    smol.logits_cache.clear()
-    smol._process([_Job(tuple(ids), f"next{i}") for i, ids in enumerate(sequences)])
-    following = [ids + [smol.encode(" and")[0]] for ids in sequences]
-    jobs = [_Job(tuple(ids), f"next{i}") for i, ids in enumerate(following)]
-    reused_before = smol.kv.reused_tokens
-    smol._process(jobs)
-    assert smol.kv.reused_tokens - reused_before == sum(len(ids) for ids in sequences)
-    for ids, job in zip(following, jobs):
-        assert (torch.softmax(job.future.result(), -1) - plain_probs(smol, ids)).abs().max().item() < 1e-4
-
-
-def test_identical_requests_in_flight_share_one_forward_pass(smol):
-    fresh(smol)
-    ids = tuple(smol.encode("Every student in the class starts from this prompt"))
-    jobs = [_Job(ids, f"student{i}") for i in range(30)]
-    forwards_before = smol.forward_count
-    smol._process(jobs)
-    assert smol.forward_count - forwards_before == 1
-    results = [job.future.result() for job in jobs]
-    assert all(torch.equal(results[0], r) for r in results)
-
-
-def test_a_repeated_sequence_is_answered_from_the_logits_cache(smol):
-    fresh(smol)
-    ids = smol.encode("Repeated prompt for the cache")
-    smol.logits(ids)
-    forwards = smol.forward_count
-    hits = smol.logits_cache.hits
-    smol.logits(ids)
-    assert smol.forward_count == forwards
-    assert smol.logits_cache.hits == hits + 1
-
-
 def test_concurrent_callers_from_many_threads_all_get_correct_answers(smol):
     fresh(smol)
     sequences = [smol.encode(f"Student number {i} writes about") for i in range(12)]
@@ -147,12 +91,16 @@ def test_releasing_a_stream_frees_its_kv_cache(engine, smol):
     assert smol.kv.longest_prefix("stream-x", tuple(smol.encode("A stream that ends"))) is None
 
 
-def test_float32_is_kept_because_bfloat16_moves_probabilities_too_far(smol, settings):
-    """The dtype is a setting; bfloat16 is only acceptable if it keeps every
-    probability within 0.005 of float32 on a fixed prompt set."""
+@pytest.mark.skipif("MODEL_DTYPE" in os.environ, reason="MODEL_DTYPE chooses another dtype")
+def test_the_model_runs_in_float32_because_bfloat16_moves_probabilities_too_far(smol):
+    """bfloat16 would be acceptable only if it kept every probability within
+    0.005 of float32 on a fixed prompt set; it does not, so the engine keeps
+    float32 weights by default."""
     from modelworker.engine import load_model
 
+    assert next(smol.model.parameters()).dtype == torch.float32
     bf16, _ = load_model(registry.get("smollm2-135m"), "bfloat16")
+    assert next(bf16.parameters()).dtype == torch.bfloat16
     worst = 0.0
     with torch.inference_mode():
         for prompt in PROMPTS:
@@ -160,10 +108,7 @@ def test_float32_is_kept_because_bfloat16_moves_probabilities_too_far(smol, sett
             a = torch.softmax(smol.model(ids, logits_to_keep=1).logits[0, -1].float(), -1)
             b = torch.softmax(bf16(ids, logits_to_keep=1).logits[0, -1].float(), -1)
             worst = max(worst, (a - b).abs().max().item())
-    if worst > 0.005:
-        assert settings.MODELWORKER["DTYPE"] == "float32", f"bfloat16 differs by {worst:.4f} > 0.005"
-    else:
-        assert settings.MODELWORKER["DTYPE"] in ("float32", "bfloat16")
+    assert worst > 0.005, f"bfloat16 stays within {worst:.4f}: reconsider the default dtype"
 
 
 def test_a_local_model_directory_can_be_registered_and_used(tmp_path, smol, settings):
@@ -205,8 +150,8 @@ def test_registering_something_that_is_not_a_model_is_refused(tmp_path, settings
         call_command("register_model", "nothing", str(tmp_path))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU the test asks for")
 def test_a_worker_asked_for_a_device_it_lacks_lists_the_model_unavailable_with_the_reason(settings, engine):
-    assert not torch.cuda.is_available()  # the development and CI machines have no GPU
     gpu = Engine({**settings.MODELWORKER, "DEVICE": "cuda"})
     response = None
     try:

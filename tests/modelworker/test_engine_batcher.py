@@ -1,180 +1,221 @@
-"""The batcher thread under pressure: a caller that gives up gets a 503 (not a
-500) and costs no forward pass; streams keep sharing forwards; freed memory
-goes back to the OS when idle."""
+"""The batcher, driven by a fake forward: which rows share a forward, what
+past each row reads, what a caller that gives up gets, how it stops."""
 
-import sys
 import threading
 import time
 
 import pytest
-import torch
-from django.conf import settings
 
-from modelworker import engine as engine_module
-from modelworker.engine import LoadedModel, ModelError
+from modelworker.errors import ModelError
 
-
-def own_batcher(smol, **overrides):
-    """A second LoadedModel on the already loaded weights, with its own batcher thread."""
-    return LoadedModel(smol.spec, smol.model, smol.tokenizer, {**settings.MODELWORKER, **overrides})
+from .fake_forward import fake_batcher, logits_of
 
 
-def on_forward(m, hook):
-    """Call ``hook(group)`` before each of ``m``'s forward passes."""
-    original = m._forward
-
-    def forward(group):
-        hook(group)
-        return original(group)
-
-    m._forward = forward
-
-
-def recording(m):
-    """The rows of each of ``m``'s forward passes, as they happen."""
-    rows = []
-    on_forward(m, lambda group: rows.append(len(group)))
-    return rows
-
-
-def holding(m):
-    """``m``'s forwards wait for ``gate``; ``entered`` is set when one starts."""
-    entered, gate = threading.Event(), threading.Event()
-
-    def hold(group):
-        entered.set()
-        gate.wait(20)
-
-    on_forward(m, hold)
-    return entered, gate
-
-
-def test_a_caller_that_times_out_gets_worker_timeout_and_its_job_is_skipped(smol):
-    m = own_batcher(smol)
-    entered, gate = holding(m)
-    busy = threading.Thread(target=m.logits, args=(smol.encode("The cat sat on the"),))
-    busy.start()
-    assert entered.wait(20), "the batcher never started the first job"
-
-    with pytest.raises(ModelError) as err:
-        m.logits(smol.encode("Once upon a time, there was a"), timeout=0.2)
-    assert err.value.code == "worker_timeout" and err.value.status == 503
-
-    gate.set()
-    busy.join(20)
-    deadline = time.monotonic() + 10
-    while not m._queue.empty() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)
-    assert m.forward_count == 1  # the abandoned request was never computed
-    assert len(m.logits_cache) == 1
-
-
-def test_streams_that_come_back_at_different_moments_still_share_the_next_forward(smol):
-    m = own_batcher(smol, BATCH_LINGER_MS=2000)
-    rows = recording(m)
-    streams = [list(smol.encode(f"Stream {i} begins a story about")) for i in range(3)]
-    entered, gate = holding(m)  # a first forward holds the batcher while the streams queue
-    blocker = threading.Thread(target=m.logits, args=(smol.encode("Something else entirely"),))
-    blocker.start()
-    assert entered.wait(20)
-    first = [
-        threading.Thread(target=m.logits, args=(ids, f"s{i}"), kwargs={"follow_up": True})
-        for i, ids in enumerate(streams)
-    ]
-    for t in first:
+def in_threads(*calls):
+    """Start each call on a thread of its own; the threads."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for t in threads:
         t.start()
-    time.sleep(0.3)
-    gate.set()
-    for t in [blocker, *first]:
+    return threads
+
+
+def join(threads):
+    for t in threads:
         t.join(30)
-    assert rows == [1, 3]
+        assert not t.is_alive()
+
+
+def wait_until(condition, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+@pytest.fixture
+def batcher():
+    b = fake_batcher()
+    yield b
+    b.close()
+
+
+def held(b):
+    """Hold ``b``'s forwards and start one that waits at the gate; its thread."""
+    b.forward.hold()
+    (blocker,) = in_threads(lambda: b.logits([99, 98, 97]))
+    assert b.forward.entered.wait(20), "the batcher never started the first job"
+    return blocker
+
+
+def test_a_sequence_extended_by_one_token_reads_only_that_token_on_its_cached_past(batcher):
+    first = batcher.logits([1, 2, 3, 4], cache_key="s")
+    second = batcher.logits([1, 2, 3, 4, 5], cache_key="s")
+    assert batcher.forward.calls == [[([], [1, 2, 3, 4])], [([1, 2, 3, 4], [5])]]
+    assert batcher.kv.reused_tokens == 4
+    assert first.equal(logits_of([1, 2, 3, 4])) and second.equal(logits_of([1, 2, 3, 4, 5]))
+
+
+def test_another_session_on_the_same_prompt_reuses_its_prefix(batcher):
+    batcher.logits([1, 2, 3], cache_key="a")
+    batcher.logits([1, 2, 3, 9], cache_key="b")
+    assert batcher.forward.calls[-1] == [([1, 2, 3], [9])]
+
+
+def test_a_sequence_whose_logits_were_evicted_reads_only_its_last_token_again(batcher):
+    batcher.logits([1, 2, 3], cache_key="s")
+    batcher.logits_cache.clear()
+    assert batcher.logits([1, 2, 3], cache_key="s").equal(logits_of([1, 2, 3]))
+    assert batcher.forward.calls[-1] == [([1, 2], [3])]
+
+
+def test_a_repeated_sequence_is_answered_from_the_logits_cache(batcher):
+    batcher.logits([5, 6, 7])
+    hits = batcher.logits_cache.hits
+    assert batcher.logits([5, 6, 7]).equal(logits_of([5, 6, 7]))
+    assert batcher.forward_count == 1 and batcher.logits_cache.hits == hits + 1
+
+
+def test_requests_that_arrive_during_a_forward_share_the_next_one(batcher):
+    blocker = held(batcher)
+    sequences = [[i, i + 1, i + 2, i + 3][: 2 + i % 3] for i in range(1, 9)]
+    results = {}
+    threads = in_threads(*[lambda ids=ids: results.update({tuple(ids): batcher.logits(ids)}) for ids in sequences])
+    assert wait_until(lambda: batcher._queue.qsize() == len(sequences))
+    batcher.forward.release()
+    join([blocker, *threads])
+    assert batcher.forward.rows == [1, len(sequences)]
+    for ids in sequences:
+        assert results[tuple(ids)].equal(logits_of(ids))
+
+
+def test_identical_requests_in_flight_share_one_row(batcher):
+    blocker = held(batcher)
+    results = []
+    threads = in_threads(*[lambda i=i: results.append(batcher.logits([4, 5, 6], f"student{i}")) for i in range(30)])
+    assert wait_until(lambda: batcher._queue.qsize() == 30)
+    batcher.forward.release()
+    join([blocker, *threads])
+    assert batcher.forward.rows == [1, 1]
+    assert len(results) == 30 and all(r.equal(logits_of([4, 5, 6])) for r in results)
+    # every student's key now names that sequence's KV: each next step extends it
+    batcher.logits([4, 5, 6, 7], "student29")
+    assert batcher.forward.calls[-1] == [([4, 5, 6], [7])]
+
+
+def test_a_long_prefill_does_not_make_one_token_steps_wait_on_its_padding(batcher):
+    batcher.logits([1, 2], cache_key="a")
+    batcher.logits([3, 4], cache_key="b")
+    blocker = held(batcher)
+    long_prompt = list(range(10, 60))
+    threads = in_threads(
+        lambda: batcher.logits([1, 2, 7], "a"), lambda: batcher.logits([3, 4, 7], "b"), lambda: batcher.logits(long_prompt)
+    )
+    assert wait_until(lambda: batcher._queue.qsize() == 3)
+    batcher.forward.release()
+    join([blocker, *threads])
+    assert batcher.forward.rows[-2:] == [2, 1]  # the two steps together, the prefill alone
+    assert batcher.forward_count == 5
+
+
+def test_a_caller_that_times_out_gets_worker_timeout_and_its_job_is_skipped(batcher):
+    blocker = held(batcher)
+    with pytest.raises(ModelError) as err:
+        batcher.logits([1, 2, 3], timeout=0.2)
+    assert err.value.code == "worker_timeout" and err.value.status == 503
+    batcher.forward.release()
+    join([blocker])
+    assert wait_until(lambda: batcher._queue.empty())
+    time.sleep(0.2)
+    assert batcher.forward.rows == [1]  # the abandoned request was never computed
+    assert len(batcher.logits_cache) == 1
+
+
+def test_a_failed_forward_fails_its_requests_and_the_batcher_carries_on(batcher):
+    fake = batcher.forward
+
+    def broken(steps):
+        raise RuntimeError("out of memory")
+
+    batcher.forward = broken
+    with pytest.raises(ModelError) as err:
+        batcher.logits([1, 2])
+    assert err.value.code == "generation_failed" and err.value.status == 500
+    batcher.forward = fake
+    assert batcher.logits([1, 2]).equal(logits_of([1, 2]))
+
+
+def test_streams_that_come_back_at_different_moments_still_share_the_next_forward():
+    b = fake_batcher(BATCH_LINGER_MS=2000)
+    streams = [[10 + i, 20, 30] for i in range(3)]
+    blocker = held(b)  # a first forward holds the batcher while the streams queue
+    first = in_threads(*[lambda i=i: b.logits(streams[i], f"s{i}", follow_up=True) for i in range(3)])
+    assert wait_until(lambda: b._queue.qsize() == 3)
+    b.forward.release()
+    join([blocker, *first])
+    assert b.forward.rows == [1, 3]
 
     # One stream comes back at once, the other two 0.2 s later: one forward for all three.
     def step(i, delay):
         time.sleep(delay)
-        m.logits(streams[i] + [13], f"s{i}", follow_up=True)
+        b.logits(streams[i] + [13], f"s{i}", follow_up=True)
 
-    second = [threading.Thread(target=step, args=(i, 0 if i == 0 else 0.2)) for i in range(3)]
-    for t in second:
-        t.start()
-    for t in second:
-        t.join(30)
-    assert rows == [1, 3, 3]
+    join(in_threads(*[lambda i=i: step(i, 0 if i == 0 else 0.2) for i in range(3)]))
+    assert b.forward.rows == [1, 3, 3]
+    b.close()
 
 
-def test_a_request_that_is_not_a_stream_step_does_not_wait_for_others(smol):
-    m = own_batcher(smol, BATCH_LINGER_MS=2000)
-    rows = recording(m)
-    m.logits(smol.encode("A single question about the cat"))
+def test_a_request_that_is_not_a_stream_step_does_not_wait_for_others():
+    b = fake_batcher(BATCH_LINGER_MS=2000)
+    b.logits([1, 2, 3])
     done = []
-    later = threading.Thread(target=lambda: (time.sleep(0.3), done.append(m.logits(smol.encode("Another question")))))
-    later.start()
-    m.logits(smol.encode("A second question, asked at once"))
+    (later,) = in_threads(lambda: (time.sleep(0.3), done.append(b.logits([4, 5]))))
+    b.logits([6, 7, 8])
     assert not done  # answered before the other request even arrived
-    later.join(30)
-    assert rows == [1, 1, 1]
+    join([later])
+    assert b.forward.rows == [1, 1, 1]
+    b.close()
 
 
-def test_the_probability_maths_leaves_the_cores_to_the_forward(smol, engine):
-    """Each request thread does its softmax on one torch thread; the batcher
-    keeps the configured count. Left at two, every request thread kept an
-    OpenMP team and a token's forward took ~50 ms instead of ~28 ms."""
-    m = own_batcher(smol)
-    seen = []
-    on_forward(m, lambda group: seen.append(torch.get_num_threads()))
-    counts = []
-
-    def request():
-        engine.handle("distribution", {"model": smol.spec.id, "ids": smol.encode("Maths on a request thread")})
-        counts.append(torch.get_num_threads())
-        m.logits(smol.encode("A forward after that maths"))
-
-    t = threading.Thread(target=request)
-    t.start()
-    t.join(30)
-    assert counts == [1]
-    assert seen == [settings.MODELWORKER["TORCH_THREADS"]]
+def test_close_answers_what_was_queued_then_stops_the_thread(batcher):
+    blocker = held(batcher)
+    answers = []
+    (waiting,) = in_threads(lambda: answers.append(batcher.logits([8, 9])))
+    assert wait_until(lambda: batcher._queue.qsize() == 1)
+    closing = threading.Thread(target=batcher.close)
+    closing.start()
+    batcher.forward.release()
+    join([closing, blocker, waiting])
+    assert not batcher._thread.is_alive()
+    assert len(answers) == 1 and answers[0].equal(logits_of([8, 9]))
+    with pytest.raises(ModelError) as err:
+        batcher.logits([10, 11])
+    assert err.value.code == "model_unavailable" and err.value.status == 503
+    assert batcher.forward.rows == [1, 1]
 
 
-def test_every_models_forwards_run_on_one_thread(smol):
+def test_every_models_forwards_run_on_one_thread():
     """Two models each have a batcher, but their forwards take turns on one
     thread: torch's OpenMP work ran ~1.8x slower beside another live thread
     that had done some."""
-    threads = []
-    models = [own_batcher(smol), own_batcher(smol)]
-    for m in models:
-        on_forward(m, lambda group: threads.append(threading.current_thread()))
-    for i, m in enumerate(models):
-        m.logits(smol.encode(f"Model {i} is asked about the sea"))
-    assert len(threads) == 2 and threads[0] is threads[1]
-    assert threads[0] not in {m._thread for m in models}
+    batchers = [fake_batcher(), fake_batcher()]
+    for i, b in enumerate(batchers):
+        b.logits([i, 1, 2])
+    threads = [b.forward.threads[0] for b in batchers]
+    assert threads[0] is threads[1]
+    assert threads[0] not in {b._thread for b in batchers}
+    for b in batchers:
+        b.close()
 
 
-def test_the_batcher_returns_freed_memory_once_idle(smol, monkeypatch):
+def test_the_batcher_returns_freed_memory_once_idle():
     calls = []
-    monkeypatch.setattr(engine_module, "_heap_trimmer", lambda: calls.append)
-    m = own_batcher(smol)
-    m.TRIM_IDLE_SECONDS = 0.05
+    b = fake_batcher(trim=calls.append)
+    b.TRIM_IDLE_SECONDS = 0.05
     time.sleep(0.3)
     assert calls == []  # nothing to give back before any work
-    m.logits(smol.encode("The capital of France is"))
-    deadline = time.monotonic() + 10
-    while not calls and time.monotonic() < deadline:
-        time.sleep(0.02)
+    b.logits([1, 2, 3])
+    assert wait_until(lambda: calls)
     assert calls == [0]
     time.sleep(0.3)
     assert calls == [0]  # idle, nothing new freed: no further trims
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-def test_malloc_trim_is_found_on_this_platform():
-    assert engine_module._heap_trimmer() is not None
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-def test_malloc_arenas_are_limited_unless_the_environment_says_otherwise(monkeypatch):
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    assert engine_module._limit_malloc_arenas() is True
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert engine_module._limit_malloc_arenas() is False
+    b.close()

@@ -1,0 +1,236 @@
+"""The batcher: every request for a model's logits goes through it.
+
+It answers a repeated token sequence from the logits cache, extends a cached
+KV prefix instead of re-reading the whole context, and runs the requests that
+arrived meanwhile as one forward over all their rows. Which forward is a
+parameter (``forward(steps) -> [(logits, layers), ...]``, see
+:mod:`.padded_forward`), so tests can drive the batcher with a fake one.
+
+Its own thread collects jobs; the forwards run on the process's one forward
+thread (see :func:`.tuning.forward_thread`).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+from ..errors import ModelError
+from . import tuning
+from .caches import KVEntry, KVStore, LogitsCache
+from .padded_forward import Step
+
+log = logging.getLogger("modelworker")
+
+_STOP = object()
+
+
+@dataclass
+class Job:
+    ids: tuple
+    cache_key: str | None
+    # A step of a stream (playground, continue): its caller comes straight
+    # back with the next step once it has this one's logits.
+    follow_up: bool = False
+    future: Future = field(default_factory=Future)
+
+
+class Batcher:
+    # Freed memory goes back to the OS once the batcher has been idle this long
+    # (or at most this often under steady load): a few ms of malloc_trim.
+    TRIM_IDLE_SECONDS = 0.5
+    TRIM_EVERY_SECONDS = 5.0
+
+    def __init__(self, forward, config: dict, name: str = "model", trim=None):
+        self.forward = forward
+        self.batching = config["BATCHING"]
+        self.caching = config["CACHING"]
+        self.max_batch = max(1, config["MAX_BATCH"]) if self.batching else 1
+        self.torch_threads = max(1, int(config["TORCH_THREADS"]))
+        # How long after a forward the batcher may wait for the streams of that
+        # forward to come back with their next step (see _collect).
+        self.linger = max(0, config.get("BATCH_LINGER_MS", 0)) / 1000 if self.batching else 0
+        self.logits_cache = LogitsCache(config["LOGITS_CACHE_ENTRIES"] if self.caching else 0)
+        self.kv = KVStore(config["KV_CACHE_MB"] * 1024 * 1024 if self.caching else 0)
+        self._trim = tuning.heap_trimmer() if trim is None else trim
+        self._expect_back = 0
+        self._last_done = 0.0
+        self.forward_count = 0
+        self.batched_rows = 0
+        self._queue: queue.Queue = queue.Queue()
+        self._stopped = False
+        self._stop_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"batcher-{name}", daemon=True)
+        self._thread.start()
+
+    def logits(self, ids, cache_key: str | None = None, timeout: float | None = None, follow_up: bool = False):
+        """The last position's logits after ``ids``. ``cache_key`` names the
+        sequence's KV cache (a session, a stream) for its next step."""
+        ids = tuple(int(i) for i in ids)
+        if not ids:
+            raise ModelError("empty_context", "There is no text to continue.", 400)
+        cached = self.logits_cache.get(ids)
+        if cached is not None:
+            if cache_key and self.caching:
+                self._remember_prefix(cache_key, ids)
+            return cached
+        job = Job(ids, cache_key, follow_up)
+        with self._stop_lock:  # a job is queued only while the thread will still answer it
+            if self._stopped:
+                raise ModelError("model_unavailable", "The model was unloaded.", 503)
+            self._queue.put(job)
+        try:
+            return job.future.result(timeout=timeout)
+        except FutureTimeout:
+            job.future.cancel()  # the batcher skips it if it has not started it
+            raise ModelError("worker_timeout", "The model is busy; try again in a few seconds.", 503) from None
+
+    def _remember_prefix(self, cache_key, ids):
+        # A logits hit skips the forward; point this key at the shared KV so its
+        # next one-token step still extends a cache instead of re-reading all.
+        entry = self.kv.longest_prefix(cache_key, ids)
+        if entry is not None and entry.ids == ids:
+            self.kv.put(cache_key, entry)
+
+    def release(self, cache_key: str) -> bool:
+        return self.kv.release(cache_key)
+
+    def close(self, timeout: float = 10.0):
+        """Answer what is queued, then stop the thread; later requests fail with 503."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    # ---- the batcher's thread
+
+    def _run(self):
+        dirty, last_trim = False, time.monotonic()
+        while True:
+            try:
+                first = self._queue.get(timeout=self.TRIM_IDLE_SECONDS if dirty and self._trim else None)
+            except queue.Empty:
+                first = None
+            if self._trim and dirty and (first is None or time.monotonic() - last_trim > self.TRIM_EVERY_SECONDS):
+                self._trim(0)
+                dirty, last_trim = False, time.monotonic()
+            if first is _STOP:
+                return self._fail_queued()
+            if first is None:
+                continue
+            dirty = True
+            jobs = self._collect(first)
+            stop = _STOP in jobs
+            jobs = [job for job in jobs if job is not _STOP]
+            try:
+                tuning.forward_thread().submit(self._process, jobs).result()
+            except Exception as exc:  # never let the batcher thread die
+                log.exception("forward pass failed")
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(ModelError("generation_failed", f"Generation failed: {exc}", 500))
+            self._expect_back = sum(job.follow_up for job in jobs)
+            self._last_done = time.monotonic()
+            if stop:
+                return self._fail_queued()
+
+    def _fail_queued(self):
+        with self._stop_lock:
+            self._stopped = True
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not _STOP and job.future.set_running_or_notify_cancel():
+                job.future.set_exception(ModelError("model_unavailable", "The model was unloaded.", 503))
+
+    def _collect(self, first: Job) -> list[Job]:
+        """The jobs for the next forward: ``first`` and whatever is queued.
+
+        Streams convoy: when a batch of N streams finishes, the first to come
+        back would otherwise start a forward alone while the other N-1 queue
+        behind it, and the batches stay small. So right after a forward that
+        held stream steps, the batcher waits (until at most ``linger`` after
+        that forward ended) for as many stream steps as it just served. A job
+        arriving later than that, or when no stream was served, starts at once."""
+        jobs = [first]
+        deadline = self._last_done + self.linger
+        while len(jobs) < self.max_batch and jobs[-1] is not _STOP:
+            try:
+                jobs.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or sum(job.follow_up for job in jobs) >= self._expect_back:
+                break
+            try:
+                jobs.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return jobs
+
+    # ---- on the forward thread
+
+    def _process(self, jobs: list[Job]):
+        import torch
+
+        if torch.get_num_threads() != self.torch_threads:
+            tuning.set_this_threads_torch_threads(self.torch_threads)
+        # A caller that timed out has cancelled its job: no forward for it.
+        jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+        # Identical sequences (a class on the same lesson prompt) share one row.
+        unique: dict[tuple, list[Job]] = {}
+        for job in jobs:
+            cached = self.logits_cache.get(job.ids) if self.caching else None
+            if cached is not None:
+                job.future.set_result(cached)
+                continue
+            unique.setdefault(job.ids, []).append(job)
+        rows = []
+        for ids, same in unique.items():
+            entry = self.kv.longest_prefix(same[0].cache_key, ids) if self.caching else None
+            rows.append((ids, same, entry))
+        with torch.inference_mode():
+            for group in self._groups(rows):
+                self._run_group(group)
+
+    @staticmethod
+    def _groups(rows):
+        """Rows that only add a few tokens batch well together; long prefills
+        go alone unless they are of similar length (padding is wasted work)."""
+        rows = sorted(rows, key=lambda r: len(r[0]) - (len(r[2].ids) if r[2] else 0))
+        groups, current = [], []
+        for row in rows:
+            if current:
+                new_lens = [len(r[0]) - (len(r[2].ids) if r[2] else 0) for r in current + [row]]
+                if max(new_lens) * len(new_lens) > 1.5 * sum(new_lens) + 8:
+                    groups.append(current)
+                    current = []
+            current.append(row)
+        if current:
+            groups.append(current)
+        return groups
+
+    def _run_group(self, group):
+        steps = []
+        for ids, _, entry in group:
+            past_len = len(entry.ids) if entry is not None else 0
+            if past_len == len(ids):  # logits were evicted but the KV survived: redo the last token
+                past_len -= 1
+            steps.append(Step(list(ids[past_len:]), entry.prefix(past_len) if past_len else None, past_len))
+            self.kv.reused_tokens += past_len
+        self.forward_count += 1
+        self.batched_rows += len(steps)
+        for (ids, same, _), (logits, layers) in zip(group, self.forward(steps)):
+            if self.caching:
+                self.logits_cache.put(ids, logits)
+                entry = KVEntry.of(ids, layers)
+                for key in {job.cache_key for job in same if job.cache_key} or {f"seq:{hash(ids)}"}:
+                    self.kv.put(key, entry)
+            for job in same:
+                job.future.set_result(logits)

@@ -1,0 +1,120 @@
+"""The engine's two caches: last-position logits by token sequence (LRU by
+count) and the KV caches of live sequences (LRU by bytes)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+
+class LogitsCache:
+    """LRU of last-position logits keyed by the exact token sequence."""
+
+    def __init__(self, max_entries: int):
+        self.max_entries = max_entries
+        self._data: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key):
+        with self._lock:
+            value = self._data.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key, value):
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    def __len__(self):
+        return len(self._data)
+
+    def clear(self):
+        with self._lock:
+            self._data.clear()
+
+
+@dataclass
+class KVEntry:
+    ids: tuple
+    layers: list  # [(keys [1, heads, len, dim], values [...]), ...] one pair per layer
+    nbytes: int
+
+    @classmethod
+    def of(cls, ids: tuple, layers: list) -> "KVEntry":
+        return cls(ids, layers, sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in layers))
+
+    def prefix(self, n: int) -> list:
+        """The layers of the first ``n`` positions (views, no copy)."""
+        return [(k[:, :, :n], v[:, :, :n]) for k, v in self.layers]
+
+
+class KVStore:
+    """KV caches of live sequences (a wheel session, a playground stream),
+    bounded by memory. Entries are never mutated: a forward that extends one
+    builds new tensors, so a prefix can safely be shared between sessions."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[str, KVEntry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.reused_tokens = 0
+
+    def longest_prefix(self, key: str | None, ids: tuple) -> KVEntry | None:
+        """The entry whose ids are the longest prefix of ``ids`` (the caller's
+        own entry first). An entry equal to ``ids`` counts: the caller crops it."""
+        with self._lock:
+            own = self._data.get(key) if key else None
+            if own is not None and len(own.ids) <= len(ids) and ids[: len(own.ids)] == own.ids:
+                self._data.move_to_end(key)
+                return own
+            best = None
+            for entry in self._data.values():
+                n = len(entry.ids)
+                if n <= len(ids) and (best is None or n > len(best.ids)) and ids[:n] == entry.ids:
+                    best = entry
+            return best
+
+    def put(self, key: str, entry: KVEntry):
+        if entry.nbytes > self.max_bytes:
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._data[key] = entry
+            self._bytes += entry.nbytes
+            while self._bytes > self.max_bytes and self._data:
+                _, evicted = self._data.popitem(last=False)
+                self._bytes -= evicted.nbytes
+
+    def release(self, key: str) -> bool:
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            return old is not None
+
+    @property
+    def nbytes(self):
+        return self._bytes
+
+    def __len__(self):
+        return len(self._data)
+
+    def clear(self):
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
