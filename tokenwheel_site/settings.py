@@ -99,14 +99,25 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": SQLITE_PATH,
-            "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-            },
             "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH", str(BASE_DIR / "var" / "test-db.sqlite3"))},
         }
     }
-# Under ASGI every request may run on a different thread: no persistent connections.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Any SQLite, the default or a sqlite:// URL, under concurrent writers: WAL,
+    # a busy timeout, IMMEDIATE transactions (a DEFERRED one that reads, then
+    # writes, fails at once with "database is locked"), and open connections
+    # pooled across requests (tokenwheel_site/db/sqlite3/base.py).
+    DATABASES["default"]["ENGINE"] = "tokenwheel_site.db.sqlite3"
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "pool_size": envint("SQLITE_POOL_SIZE", 32),
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
+    DATABASES["default"].setdefault("TEST", {})
+# Under ASGI every request runs on a thread of its own: Django's persistent
+# connections (per thread) would never be reused. SQLite pools its own above;
+# PostgreSQL opens one per request.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
