@@ -5,6 +5,7 @@ runs on SQLite, the in-memory channel layer and an in-process model worker.
 ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and channels-redis.
 """
 
+import datetime
 import os
 from pathlib import Path
 
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "modelworker",
     "wheel",
     "playground",
@@ -69,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tokenwheel_site.urls"
@@ -162,6 +166,27 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+# Sign-in lockout (django-axes, classrooms/accounts_lockout.py): an account after
+# FAILURES_PER_ACCOUNT failed sign-ins, an address after FAILURES_PER_ADDRESS (a
+# school signs in from one address), each for MINUTES after the last failure.
+LOGIN_LOCKOUT = {
+    "FAILURES_PER_ACCOUNT": envint("LOGIN_FAILURES_PER_ACCOUNT", 5),
+    "FAILURES_PER_ADDRESS": envint("LOGIN_FAILURES_PER_ADDRESS", 50),
+    "MINUTES": envint("LOGIN_LOCKOUT_MINUTES", 15),
+}
+AUTHENTICATION_BACKENDS = [
+    "classrooms.accounts_lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "classrooms.accounts_lockout.AccountAndAddressHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = LOGIN_LOCKOUT["FAILURES_PER_ACCOUNT"]
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=LOGIN_LOCKOUT["MINUTES"])
+AXES_LOCKOUT_CALLABLE = "classrooms.accounts_lockout.lockout_response"
+# A try during the lockout neither counts nor extends it; no log of every sign-in.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
