@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.consumer import AsyncConsumer
 from django.conf import settings
 
+from common.errors import AppError
+
 from .errors import ModelError
 
 log = logging.getLogger("modelworker")
@@ -95,11 +97,11 @@ class ModelWorkerConsumer(AsyncConsumer):
         try:
             result = await loop.run_in_executor(executor(), _handle, str(op), message.get("payload"))
             body = {"result": result}
-        except ModelError as exc:
-            body = {"error": json.dumps(exc.to_dict())}
+        except AppError as exc:  # crosses to the web process as the same error (ModelError.from_wire there)
+            body = {"error": json.dumps(exc.to_wire())}
         except Exception as exc:  # a bug or a failed forward: still answer, never leave the web waiting
             log.exception("model request %s failed", op)
-            body = {"error": json.dumps(ModelError("generation_failed", f"The model worker failed: {exc}", 500).to_dict())}
+            body = {"error": json.dumps(ModelError("generation_failed", f"The model worker failed: {exc}", 500).to_wire())}
         finally:
             self._inflight.pop(request_id, None)
         await self._reply(
