@@ -28,8 +28,11 @@ install: $(STAMP)
 migrate: install
 	@$(PY) manage.py migrate --noinput -v 0
 
+# Demo accounts only when asked for: `make run DEMO=1` (passwords made for this
+# install, printed once). Without it, a demo account left on a password an
+# earlier README published gets a new one.
 run: migrate
-	@$(PY) manage.py seed_demo 2>/dev/null || true
+	@$(PY) manage.py seed_demo $(if $(filter 1,$(DEMO)),,--secure-existing)
 	@echo ""
 	@echo "  Token Wheel is starting on http://$(HOST):$(PORT)/"
 	@echo "  (the model loads in the background: about 30 s the very first time, ~1 s after that)"

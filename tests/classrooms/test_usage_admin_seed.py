@@ -1,4 +1,4 @@
-"""The staff usage page and its CSV, the admin of every model, and seed_demo."""
+"""The staff usage page and its CSV, and the admin of every model."""
 
 import csv
 import datetime as dt
@@ -6,14 +6,10 @@ import io
 import json
 
 import pytest
-from django.core.management import call_command
-from django.test import Client
 from django.utils import timezone
 
 from classrooms import usage
-from classrooms.models import Classroom, DailyUsage, InstructorInvite, Lesson, LiveRound, LiveSpin, Membership
-
-from .conftest import PASSWORD
+from classrooms.models import DailyUsage, InstructorInvite, LiveRound, LiveSpin
 
 pytestmark = pytest.mark.django_db
 
@@ -134,35 +130,4 @@ def test_the_admin_creates_invites_and_regenerates_codes(people, client_for):
     assert InstructorInvite.objects.get(code="ABCDEFGHJK").created_by == people.staff
 
 
-# --------------------------------------------------------------------------- seed_demo
-
-
-def test_seed_demo_creates_the_demo_once_and_prints_how_to_sign_in(capsys):
-    call_command("seed_demo")
-    out = capsys.readouterr().out
-    assert "demo-teacher / wheel-teacher-2024" in out and "demo-student / wheel-student-2024" in out
-    assert "TEACH7" in out
-    call_command("seed_demo")
-    assert Classroom.objects.count() == 1 and Lesson.objects.count() == 2 and Membership.objects.count() == 2
-    classroom = Classroom.objects.get()
-    assert classroom.join_code == "TEACH7"
-    assert Lesson.objects.filter(threshold=0.05).exists()
-    client = Client()
-    assert client.login(username="demo-student", password="wheel-student-2024")
-    assert client.get(f"/classes/{classroom.pk}/").status_code == 200
-    teacher = Client()
-    assert teacher.login(username="demo-teacher", password="wheel-teacher-2024")
-    assert teacher.get(f"/classes/{classroom.pk}/dashboard/").status_code == 200
-
-
-def test_seed_demo_leaves_a_changed_password_alone(capsys):
-    from django.contrib.auth import get_user_model
-
-    call_command("seed_demo")
-    user = get_user_model().objects.get(username="demo-student")
-    user.set_password(PASSWORD)
-    user.save()
-    call_command("seed_demo")
-    user.refresh_from_db()
-    assert user.check_password(PASSWORD)
-    assert "password was changed" in capsys.readouterr().out
+# seed_demo: tests/classrooms/test_security_demo_accounts.py
