@@ -67,6 +67,12 @@ class ClassroomCreateForm(forms.ModelForm):
         model = Classroom
         fields = ["name", "description"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        error_messages = {
+            "name": {
+                "required": "A class needs a name.",
+                "max_length": "A class name can be at most %(limit_value)d characters (this one has %(show_value)d).",
+            }
+        }
 
 
 class ClassroomSettingsForm(forms.ModelForm):

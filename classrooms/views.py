@@ -117,7 +117,7 @@ def class_create(request):
         return HttpResponseForbidden("Only instructors create classes. Ask an admin for an invite code.")
     form = ClassroomCreateForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "A class needs a name.")
+        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
         return redirect("classrooms:list")
     with transaction.atomic():
         classroom = form.save(commit=False)
