@@ -73,7 +73,9 @@ const q = (params) =>
 
 export const api = {
   models: () => send("GET", "/models"),
-  createSession: (modelName) => send("POST", "/sessions", { body: modelName ? { model_name: modelName } : {} }),
+  // `extra`: more of the new session's fields (its story seed).
+  createSession: (modelName, extra = {}) =>
+    send("POST", "/sessions", { body: { ...(modelName ? { model_name: modelName } : {}), ...extra } }),
   getSession: (id) => send("GET", `/sessions/${id}`),
   setPrompt: (id, prompt) => send("POST", `/sessions/${id}/set-prompt`, { body: { prompt } }),
   nextTokenProbs: (id, params, signal) => send("GET", `/sessions/${id}/next-token-probs?${q(params)}`, { signal }),
@@ -83,4 +85,8 @@ export const api = {
   fork: (id) => send("POST", `/sessions/${id}/fork`, { body: {} }),
   compare: (id, body) => send("POST", `/sessions/${id}/compare`, { body }),
   exportFile: (id, format) => send("GET", `/sessions/${id}/export?format=${format}`, { raw: true }),
+  // Predict, then reveal; same seed, same story (static/lessons/).
+  guessOptions: (id) => send("GET", `/sessions/${id}/guess-options`),
+  guess: (id, body) => send("POST", `/sessions/${id}/guess`, { body }),
+  setSeed: (id, seed) => send("POST", `/sessions/${id}/seed`, { body: { seed } }),
 };

@@ -14,6 +14,9 @@ const sliders = {
   top_p: { input: $("#top-p"), out: $("#top-p-value"), show: (v) => decimal(v, 2) },
 };
 
+// Set by main.js: what else happens when a distribution is drawn (predict-then-reveal).
+export const onDrawn = { handler: () => {} };
+
 function currentParams() {
   return { ...state.params, other_top_k: config.other_top_k };
 }
@@ -57,6 +60,7 @@ function renderDistribution(dist) {
   renderProbMode();
   restoreFocus(focus);
   updateButtons();
+  onDrawn.handler(dist);
 }
 
 // A keyboard user who chose a segment keeps their place after the redraw.

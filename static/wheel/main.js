@@ -11,16 +11,22 @@
 import { api } from "./api.js";
 import { choose, spin, undo } from "./choosing.js";
 import { compare, exportAs, fork } from "./compare-fork-export.js";
-import { initSliders, refreshDistribution } from "./distribution.js";
+import { initSliders, onDrawn, refreshDistribution } from "./distribution.js";
 import { loadModels, selectModelOption } from "./model-picker.js";
 import { app, config, state, ui, wheel } from "./page.js";
 import { adopt, forgetSession, start, switchModel, updatePromptCount } from "./session.js";
 import { refreshStats } from "./statistics.js";
 import { action, fail, onSessionGone, setBusy, showError, updateButtons } from "./status.js";
 import { initTips } from "./tooltips.js";
+import { adoptGuesses, drawn, initPredict, resetPredict } from "../lessons/predict.js";
+import { initSeed, showSessionSeed } from "../lessons/seed.js";
 
 wheel.onChoose = choose;
-onSessionGone.handler = forgetSession;
+onSessionGone.handler = () => {
+  forgetSession();
+  resetPredict();
+};
+onDrawn.handler = drawn;
 
 window.addEventListener("unhandledrejection", (event) => {
   showError("page", `Something went wrong: ${event.reason?.message || event.reason}. Reload the page if it stays stuck.`);
@@ -28,6 +34,8 @@ window.addEventListener("unhandledrejection", (event) => {
 
 async function boot() {
   initSliders();
+  initSeed();
+  initPredict();
   initTips(ui.tip);
   updatePromptCount();
   ui.prompt.addEventListener("input", updatePromptCount);
@@ -65,7 +73,10 @@ async function boot() {
   if (id) {
     setBusy(true);
     try {
-      adopt(await api.getSession(id));
+      const session = await api.getSession(id);
+      adopt(session);
+      showSessionSeed(session);
+      adoptGuesses(session);
       await refreshDistribution("wheel");
       refreshStats();
     } catch (err) {

@@ -12,6 +12,7 @@ import { config, state, ui, wheel } from "./page.js";
 import { refreshStats } from "./statistics.js";
 import { clearError, fail, showError, updateButtons } from "./status.js";
 import { renderText } from "./text-so-far.js";
+import { seedForNewSession } from "../lessons/seed.js";
 
 function rememberSession(id) {
   const url = new URL(location.href);
@@ -39,7 +40,7 @@ export function forgetSession() {
 async function newSession(model) {
   watchModelLoad(model);
   try {
-    const created = await api.createSession(model);
+    const created = await api.createSession(model, seedForNewSession());
     state.sessionId = created.session_id;
     state.modelName = created.model_name;
     state.hasPrompt = false;
