@@ -187,7 +187,9 @@ class LiveSpinAdmin(admin.ModelAdmin):
 
 @admin.register(DailyUsage)
 class DailyUsageAdmin(admin.ModelAdmin):
-    list_display = ("date", "user", "classroom", "model_name", "tool", "tokens", "sessions", "other_picks", "undos", "quota_hits")
+    list_display = (
+        "date", "user", "classroom", "model_name", "tool", "tokens", "sessions", "other_picks", "undos", "quota_hits", "guesses"
+    )
     list_filter = ("date", "tool", "model_name", "classroom")
     search_fields = ("user__username", "classroom__name", "model_name")
     raw_id_fields = ("user", "classroom")

@@ -80,3 +80,9 @@ class LiveClassConsumer(AsyncJsonWebsocketConsumer):
 
     async def live_push(self, event):
         await self.send_json({**event, "type": "push"})
+
+    async def live_guess(self, event):
+        await self.send_json({**event, "type": "guess"})
+
+    async def live_tree(self, event):
+        await self.send_json({**event, "type": "tree"})

@@ -130,7 +130,7 @@ class LessonForm(forms.ModelForm):
 
     class Meta:
         model = Lesson
-        fields = ["title", "prompt", "instructions", "order", "model_name", *SETTINGS]
+        fields = ["title", "prompt", "instructions", "order", "model_name", "predict_first", "seed", *SETTINGS]
         widgets = {"prompt": forms.Textarea(attrs={"rows": 3}), "instructions": forms.Textarea(attrs={"rows": 2})}
 
     field_order = ["title", "prompt", "instructions", "order", "model_name", "threshold_percent"]

@@ -10,6 +10,7 @@ resetting and pushing the step go to everyone in ``classroom-<id>``.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -19,7 +20,7 @@ from django.utils import timezone
 from modelworker import client
 
 from . import policy
-from .models import LiveRound, LiveSpin
+from .models import LiveGuess, LiveRound, LiveSpin
 
 log = logging.getLogger("classrooms.live")
 
@@ -181,7 +182,44 @@ def round_state(round_: LiveRound, other_top_k: int = 10) -> dict:
     except client.ModelError as exc:
         state["distribution"] = None
         state["distribution_error"] = exc.message
+    state["guesses"] = [guess_dict(g) for g in round_.guesses.select_related("user")]
+    state["guess_summary"] = guess_summary(state["guesses"], state["distribution"])
     return state
+
+
+def guess_dict(guess: LiveGuess) -> dict:
+    return {
+        "round": guess.round_id,
+        "token_id": guess.token_id,
+        "token_text": guess.token_text,
+        "probability": guess.probability,
+        "rank": guess.rank,
+        "user": guess.user.get_username() if guess.user_id else "",
+        "at": guess.created_at.isoformat(),
+    }
+
+
+def guess_summary(guesses: list[dict], distribution: dict | None) -> dict:
+    """Beat the model: the class's prediction against the model's (one guess
+    per student counts: their first)."""
+    first = {}
+    for g in guesses:
+        first.setdefault(g["user"], g)
+    counted = list(first.values())
+    tally = Counter((g["token_id"], g["token_text"]) for g in counted)
+    class_top = None
+    if tally:
+        (token_id, text), n = tally.most_common(1)[0]
+        class_top = {"token_id": token_id, "token_text": text, "count": n}
+    top = (distribution or {}).get("above_threshold_tokens") or []
+    model_top = {k: top[0][k] for k in ("token_id", "token_text", "probability")} if top else None
+    return {
+        "guessers": len(counted),
+        "top_guessed": sum(g["rank"] == 1 for g in counted),
+        "average_probability": (sum(g["probability"] for g in counted) / len(counted)) if counted else None,
+        "class_top": class_top,
+        "model_top": model_top,
+    }
 
 
 # --------------------------------------------------------------------------- hooks from the wheel
@@ -192,16 +230,8 @@ def record_spin(session, event, ids_before) -> LiveSpin | None:
     class lesson, on the open round's exact context, counts for the class."""
     if getattr(event, "method", None) != "spun":
         return None
-    classroom_id = getattr(session, "classroom_id", None)
-    lesson_id = getattr(session, "lesson_id", None)
-    if not classroom_id or not lesson_id:
-        return None
-    round_ = (
-        LiveRound.objects.filter(classroom_id=classroom_id, lesson_id=lesson_id, ended_at__isnull=True)
-        .order_by("-started_at", "-id")
-        .first()
-    )
-    if round_ is None or round_.model_name != session.model_name or round_.token_ids != list(ids_before):
+    round_ = _open_round_at(session, ids_before)
+    if round_ is None:
         return None
     spin = LiveSpin.objects.create(
         round=round_,
@@ -212,5 +242,45 @@ def record_spin(session, event, ids_before) -> LiveSpin | None:
         probability=event.probability,
         category=event.category,
     )
-    _send(teachers_group(classroom_id), {"type": "live.spin", **spin_dict(spin)})
+    _send(teachers_group(round_.classroom_id), {"type": "live.spin", **spin_dict(spin)})
     return spin
+
+
+def _open_round_at(session, ids) -> LiveRound | None:
+    """The class's open round of the session's lesson, if it is on exactly this context."""
+    classroom_id = getattr(session, "classroom_id", None)
+    lesson_id = getattr(session, "lesson_id", None)
+    if not classroom_id or not lesson_id:
+        return None
+    round_ = (
+        LiveRound.objects.filter(classroom_id=classroom_id, lesson_id=lesson_id, ended_at__isnull=True)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    if round_ is None or round_.model_name != session.model_name or round_.token_ids != list(ids):
+        return None
+    return round_
+
+
+def record_guess(session, guess, ids) -> LiveGuess | None:
+    """Called by the wheel after a student's guess: a guess in a class lesson,
+    on the open round's exact context, reaches the projector."""
+    round_ = _open_round_at(session, ids)
+    if round_ is None:
+        return None
+    live_guess = LiveGuess.objects.create(
+        round=round_,
+        user=session.owner,
+        token_id=guess.token_id,
+        token_text=guess.token_text,
+        probability=guess.probability,
+        rank=guess.rank,
+    )
+    _send(teachers_group(round_.classroom_id), {"type": "live.guess", **guess_dict(live_guess)})
+    return live_guess
+
+
+def path_grew(session) -> None:
+    """A student's path in a lesson changed: the projector's class tree refetches."""
+    if getattr(session, "classroom_id", None) and getattr(session, "lesson_id", None) and session.owner_id:
+        _send(teachers_group(session.classroom_id), {"type": "live.tree", "lesson": session.lesson_id})

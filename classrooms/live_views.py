@@ -7,8 +7,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import AppError
+from common.http import json_error
+from modelworker import client
 
-from . import live, policy, runkinds
+from . import live, policy, runkinds, tree
 from .access import classroom_for_manager, classroom_for_member, lesson_in
 from .models import LiveRound
 
@@ -124,11 +126,81 @@ def live_round_open(request, pk, round_pk):
     """A student opens the pushed step: a new wheel session of theirs at that context."""
     classroom = classroom_for_member(request.user, pk)
     round_ = get_object_or_404(LiveRound.objects.select_related("lesson", "classroom"), pk=round_pk, classroom=classroom)
-    (wheel,) = runkinds.with_hook("open_at")
+    title = f"{round_.lesson.title} · step {round_.step + 1}" if round_.step else round_.lesson.title
     try:
-        url = wheel.open_at(request.user, round_)
+        url = _open_at(request.user, classroom, round_.lesson, round_.model_name, round_.token_ids, round_.context_text, title)
     except AppError as exc:
         messages.error(request, exc.message)
         return redirect("classrooms:detail", pk=classroom.pk)
     policy.set_acting_classroom(request, classroom)
+    return redirect(url)
+
+
+def _open_at(user, classroom, lesson, model_name, token_ids, text, title) -> str:
+    """A new run of the user's at this context, in the tool that opens contexts (the wheel)."""
+    (tool,) = runkinds.with_hook("open_at")
+    return tool.open_at(user, classroom, lesson, model_name=model_name, token_ids=token_ids, text=text, title=title)
+
+
+# --------------------------------------------------------------------------- the class tree
+
+
+def _ids(raw: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in raw.split(",") if x.strip() != ""]
+    except ValueError:
+        raise AppError("invalid_request", f"{what} must be token ids separated by commas.") from None
+
+
+def _bounded(request, name, default, lo, hi) -> int:
+    raw = request.GET.get(name, "")
+    if raw == "":
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise AppError("invalid_request", f"{name} must be a whole number from {lo} to {hi}.")
+    return int(raw)
+
+
+def _lesson_context(classroom, lesson):
+    rules = policy.build_rules(classroom, lesson, policy.INSTRUCTOR)
+    return rules.default_model, client.tokenize(rules.default_model, lesson.prompt)["ids"]
+
+
+@login_required
+@require_GET
+def tree_json(request, pk, lesson_pk):
+    """The class tree of a lesson (instructors and staff; anyone else 404)."""
+    classroom = classroom_for_manager(request.user, pk)
+    lesson = lesson_in(classroom, lesson_pk)
+    try:
+        root = _ids(request.GET.get("root", ""), "root")
+        depth = _bounded(request, "depth", 8, 1, 40)
+        keep = _bounded(request, "keep", 4, 1, 30)
+        model_name, prompt_ids = _lesson_context(classroom, lesson)
+    except AppError as exc:
+        return json_error(exc)
+    paths = []
+    for kind in runkinds.with_hook("lesson_paths"):
+        paths += kind.lesson_paths(classroom, lesson, model_name, prompt_ids)
+    node = tree.build(paths, root_path=root, depth=depth, keep=keep)
+    return JsonResponse(
+        {"lesson": lesson.pk, "prompt": lesson.prompt, "root_path": root, "students": node["count"], "node": node}
+    )
+
+
+@login_required
+@require_POST
+def tree_open(request, pk, lesson_pk):
+    """Open the wheel at a node of the tree: a new session of the instructor's."""
+    classroom = classroom_for_manager(request.user, pk)
+    lesson = lesson_in(classroom, lesson_pk)
+    try:
+        path = _ids(request.POST.get("path", ""), "path")
+        model_name, prompt_ids = _lesson_context(classroom, lesson)
+        ids = prompt_ids + path
+        text = client.decode(model_name, ids)
+        url = _open_at(request.user, classroom, lesson, model_name, ids, text, f"{lesson.title} · class tree")
+    except AppError as exc:
+        messages.error(request, exc.message)
+        return redirect("classrooms:live", pk=classroom.pk)
     return redirect(url)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from .models import DailyUsage
 from .policy import PolicyError, Rules
 
-COUNTERS = ("sessions", "other_picks", "undos")
+COUNTERS = ("sessions", "other_picks", "undos", "guesses")
 
 log = logging.getLogger("classrooms")
 
@@ -82,7 +82,8 @@ def charge(rules: Rules, user, model_name: str, tokens: int = 1, tool: str = "wh
 
 def count(rules: Rules, user, model_name: str, tool: str = "wheel", **counters) -> None:
     """Count usage events for the usage page: ``sessions=1`` (a session or run
-    started), ``other_picks=1`` (a token drawn from Other), ``undos=1``."""
+    started), ``other_picks=1`` (a token drawn from Other), ``undos=1``,
+    ``guesses=1`` (a prediction before the reveal)."""
     updates = {name: F(name) + int(n) for name, n in counters.items() if name in COUNTERS and n}
     if not updates:
         return

@@ -251,6 +251,18 @@ class Lesson(GenerationSettings):
     created_at = models.DateTimeField(default=timezone.now)
 
     model_name = models.CharField(max_length=100, blank=True)
+    predict_first = models.BooleanField(
+        default=False,
+        verbose_name="Predict, then reveal",
+        help_text="Students commit a guess for each next token before the wheel is shown.",
+    )
+    seed = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(2**31 - 1)],
+        verbose_name="Class seed",
+        help_text="Every student's spins land on the same tokens (same seed, same story). Empty: no seed.",
+    )
 
     class Meta:
         ordering = ["classroom", "order", "id"]
@@ -298,6 +310,21 @@ class LiveRound(models.Model):
         return list(self.prompt_token_ids) + list(self.prefix_token_ids)
 
 
+class LiveGuess(models.Model):
+    """A student's guess on a live round's step, before the wheel was revealed."""
+
+    round = models.ForeignKey(LiveRound, on_delete=models.CASCADE, related_name="guesses")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    token_id = models.IntegerField()
+    token_text = models.CharField(max_length=200)
+    probability = models.FloatField()
+    rank = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
 class LiveSpin(models.Model):
     """One student's landed token on a live round (the first per student counts
     once; later spins by the same student are kept too and shown as such)."""
@@ -331,6 +358,7 @@ class DailyUsage(models.Model):
     sessions = models.PositiveIntegerField(default=0, help_text="Wheel sessions / playground runs started.")
     other_picks = models.PositiveIntegerField(default=0, help_text="Tokens that came from the Other segment.")
     undos = models.PositiveIntegerField(default=0)
+    guesses = models.PositiveIntegerField(default=0, help_text="Predict-then-reveal guesses.")
     quota_hits = models.PositiveIntegerField(default=0)
 
     class Meta:

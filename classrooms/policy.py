@@ -85,6 +85,8 @@ class Rules:
     threshold_locked: bool = False
     top_p_enabled: bool = True
     daily_token_quota: int = 0  # 0: unlimited
+    predict_first: bool = False  # the lesson's predict-then-reveal
+    seed: int | None = None  # the lesson's class seed
     limits_apply: bool = field(default=False, repr=False)
 
     @property
@@ -181,6 +183,8 @@ def build_rules(classroom, lesson=None, role=STUDENT) -> Rules:
         context_window=int(pick("context_window")),
         max_tokens=min(int(pick("max_tokens")), site["max_tokens"]),
         daily_token_quota=int(classroom.daily_token_quota),
+        predict_first=bool(lesson is not None and lesson.predict_first),
+        seed=lesson.seed if lesson is not None else None,
         limits_apply=True,
     )
 
@@ -443,6 +447,8 @@ def page_overrides(request, obj=None) -> dict | None:
             "allowed_models": list(rules.allowed_models),
             "threshold_locked": rules.threshold_locked,
             "top_p_enabled": rules.top_p_enabled,
+            "predict_first": rules.predict_first,
+            "seed": rules.seed,
         },
     }
     if not rules.top_p_enabled:

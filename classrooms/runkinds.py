@@ -36,8 +36,9 @@ class RunKind:
     # Optional hooks of a tool beyond its runs
     find_live: Callable | None = None  # (pk) -> obj or None: an object still in use, by id (no access check)
     start_lesson: Callable | None = None  # (user, classroom, lesson, rules) -> URL where the lesson opens
-    open_at: Callable | None = None  # (user, round) -> URL: a new run of the user's at a live round's context
+    open_at: Callable | None = None  # (user, classroom, lesson, *, model_name, token_ids, text, title) -> URL
     lesson_steps: Callable | None = None  # (classroom, lesson, max_steps) -> per-step choices of the class
+    lesson_paths: Callable | None = None  # (classroom, lesson, model_name, prompt_ids) -> [(student, [tree.Step])]
 
     def runs(self):
         qs = self.model.objects.all()

@@ -72,6 +72,10 @@ def worker_stats() -> dict:
     }
 
 
+# The DailyUsage counters the page adds up per day.
+COUNTED = ("tokens", "sessions", "other_picks", "undos", "quota_hits", "guesses")
+
+
 def figures(days: int = 14, today: dt.date | None = None) -> dict:
     today = today or timezone.localdate()
     start = today - dt.timedelta(days=days - 1)
@@ -79,20 +83,18 @@ def figures(days: int = 14, today: dt.date | None = None) -> dict:
     index = {d: i for i, d in enumerate(dates)}
     zeros = lambda: [0] * days  # noqa: E731
 
-    per_day = {
-        name: zeros() for name in ("tokens", "wheel_tokens", "sessions", "other_picks", "undos", "quota_hits")
-    }
+    per_day = {name: zeros() for name in ("wheel_tokens", *COUNTED)}
     users = [set() for _ in dates]
     by_model = defaultdict(zeros)
     by_class = defaultdict(zeros)
     class_names = dict(Classroom.objects.values_list("id", "name"))
 
     rows = DailyUsage.objects.filter(date__gte=start, date__lte=today).values(
-        "date", "user_id", "classroom_id", "model_name", "tool", "tokens", "sessions", "other_picks", "undos", "quota_hits"
+        "date", "user_id", "classroom_id", "model_name", "tool", *COUNTED
     )
     for row in rows:
         i = index[row["date"]]
-        for name in ("tokens", "sessions", "other_picks", "undos", "quota_hits"):
+        for name in COUNTED:
             per_day[name][i] += row[name]
         if row["tool"] == "wheel":
             per_day["wheel_tokens"][i] += row["tokens"]
@@ -116,12 +118,14 @@ def figures(days: int = 14, today: dt.date | None = None) -> dict:
         "undos": per_day["undos"],
         "undo_rate": share(per_day["undos"], per_day["wheel_tokens"]),
         "quota_hits": per_day["quota_hits"],
+        "guesses": per_day["guesses"],
         "tokens_by_model": dict(sorted(by_model.items())),
         "tokens_by_class": dict(sorted(by_class.items())),
         "totals": {
             "tokens": sum(per_day["tokens"]),
             "sessions": sum(per_day["sessions"]),
             "quota_hits": sum(per_day["quota_hits"]),
+            "guesses": sum(per_day["guesses"]),
             "active_users": len(set().union(*users)) if users else 0,
             "other_share": (sum(per_day["other_picks"]) / sum(per_day["wheel_tokens"]))
             if sum(per_day["wheel_tokens"])
@@ -151,7 +155,7 @@ def usage_page(request):
 def csv_rows(data: dict):
     """Tidy rows: figure, date, key (model or class), value."""
     yield ["figure", "date", "key", "value"]
-    for name in ("active_users", "sessions", "tokens", "other_picks", "other_share", "undos", "undo_rate", "quota_hits"):
+    for name in ("active_users", "sessions", "tokens", "other_picks", "other_share", "undos", "undo_rate", "quota_hits", "guesses"):
         for date, value in zip(data["dates"], data[name]):
             yield [name, date, "", "" if value is None else value]
     for group in ("tokens_by_model", "tokens_by_class"):

@@ -134,3 +134,9 @@ def rank_within_other(probs: torch.Tensor, threshold: float, token_id: int) -> i
     p = probs[token_id]
     below = torch.where(probs >= threshold, torch.zeros_like(probs), probs)
     return int((below > p).sum()) + 1
+
+
+def rank_of(probs: torch.Tensor, token_id: int) -> int:
+    """1-based rank of ``token_id`` among all tokens (1 = the model's top choice).
+    Ties count in the token's favour."""
+    return int((probs > probs[token_id]).sum()) + 1

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import TokenEvent, WheelSession
+from .models import Guess, TokenEvent, WheelSession
 
 
 class TokenEventInline(admin.TabularInline):
@@ -30,3 +30,13 @@ class TokenEventAdmin(admin.ModelAdmin):
     list_filter = ("category", "method", "sampled_from_other", ("undone_at", admin.EmptyFieldListFilter))
     search_fields = ("token_text", "session__id")
     raw_id_fields = ("session",)
+
+
+@admin.register(Guess)
+class GuessAdmin(admin.ModelAdmin):
+    """Predict-then-reveal guesses, for usage review (read-only)."""
+
+    list_display = ("session", "position", "token_text", "rank", "probability", "category", "created_at")
+    list_filter = ("category", "created_at")
+    search_fields = ("session__id",)
+    readonly_fields = [f.name for f in Guess._meta.fields]

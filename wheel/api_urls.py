@@ -17,5 +17,8 @@ urlpatterns = [
     re_path(rf"^sessions/{UUID}/fork/?$", views.ForkView.as_view(), name="fork"),
     re_path(rf"^sessions/{UUID}/compare/?$", views.CompareView.as_view(), name="compare"),
     re_path(rf"^sessions/{UUID}/export/?$", views.ExportView.as_view(), name="export"),
+    re_path(rf"^sessions/{UUID}/guess-options/?$", views.GuessOptionsView.as_view(), name="guess-options"),
+    re_path(rf"^sessions/{UUID}/guess/?$", views.GuessView.as_view(), name="guess"),
+    re_path(rf"^sessions/{UUID}/seed/?$", views.SeedView.as_view(), name="seed"),
     re_path(r"^models/?$", views.ModelListView.as_view(), name="models"),
 ]

@@ -48,6 +48,9 @@ class WheelSession(models.Model):
         "classrooms.Lesson", null=True, blank=True, on_delete=models.SET_NULL, related_name="wheel_sessions"
     )
     forked_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks")
+    # The story seed: spins without a seed of their own draw with one derived
+    # from it and their position, so the same seed tells the same story.
+    seed = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_accessed = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -86,6 +89,10 @@ class TokenEvent(models.Model):
     threshold = models.FloatField(default=0.01)
     temperature = models.FloatField(default=1.0)
     top_p = models.FloatField(default=1.0)
+    # The model's top token at this step (was the choice greedy?) and the seed
+    # the draw used, if it was a seeded spin: a replay with it gives this token.
+    greedy_token_id = models.PositiveIntegerField(null=True, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
     selected_at = models.DateTimeField(default=timezone.now)
     undone_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # Why it left the history: "undo" (the student undid it) or "reset" (a new prompt).
@@ -102,3 +109,37 @@ class TokenEvent(models.Model):
 
     def __str__(self):
         return f"{self.session_id}#{self.position} {self.token_text!r}"
+
+
+class Guess(models.Model):
+    """A student's prediction of the next token before the wheel was revealed,
+    judged against the distribution they then saw."""
+
+    session = models.ForeignKey(WheelSession, on_delete=models.CASCADE, related_name="guesses")
+    position = models.PositiveIntegerField(help_text="The step guessed: the number of tokens generated before it.")
+    context_ids = models.JSONField(default=list, help_text="The model context the guess was for.")
+    token_id = models.PositiveIntegerField()
+    token_text = models.CharField(max_length=200)
+    typed_text = models.CharField(max_length=200, blank=True, help_text="What was typed, when typed.")
+    probability = models.FloatField()
+    rank = models.PositiveIntegerField()
+    category = models.CharField(max_length=20, choices=TokenEvent.CATEGORY_CHOICES)
+    top_token_id = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session", "position", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "position", "context_ids"], name="one_guess_per_step")
+        ]
+
+    def __str__(self):
+        return f"{self.session_id}#{self.position} guessed {self.token_text!r} (rank {self.rank})"
+
+    @property
+    def is_top(self) -> bool:
+        return self.rank == 1
+
+    @property
+    def in_top3(self) -> bool:
+        return self.rank <= 3

@@ -10,9 +10,10 @@ from collections import Counter, defaultdict
 
 from django.db.models import Count, Q
 
-from classrooms import policy, runkinds
+from classrooms import policy, runkinds, tree
+from modelworker import client
 
-from . import services
+from . import reports, services
 from .models import TokenEvent, WheelSession
 
 
@@ -27,9 +28,11 @@ REPLAY_FIELDS = ("position", "token_id", "token_text", "probability", "category"
 
 
 def replay(session) -> dict:
+    events = list(session.active_events())
+    guesses = [item["guess"] for item in services.history(session, events)]
     steps = [
-        {**{f: getattr(e, f) for f in REPLAY_FIELDS}, "selected_at": e.selected_at.isoformat()}
-        for e in session.active_events()
+        {**{f: getattr(e, f) for f in REPLAY_FIELDS}, "selected_at": e.selected_at.isoformat(), "guess": guess}
+        for e, guess in zip(events, guesses)
     ]
     return {
         "kind": "wheel",
@@ -46,16 +49,18 @@ def fork(session, user) -> str:
 
 
 def export(session, fmt):
-    return services.export(session, fmt)
+    return reports.export(session, fmt)
 
 
 def data(session) -> dict:
-    body, _, _ = services.export(session, "json")
+    body, _, _ = reports.export(session, "json")
     return json.loads(body)
 
 
 def start_lesson(user, classroom, lesson, rules) -> str:
-    session = services.create_session(user, rules.default_model, classroom, lesson, policy.wheel_params(rules))
+    session = services.create_session(
+        user, rules.default_model, classroom, lesson, policy.wheel_params(rules), seed=rules.seed
+    )
     services.set_prompt(session, lesson.prompt)
     if not session.title:
         session.title = lesson.title
@@ -63,18 +68,40 @@ def start_lesson(user, classroom, lesson, rules) -> str:
     return f"/?session={session.pk}"
 
 
-def open_at(user, round_) -> str:
-    """A new session of ``user``'s at a live round's step (a pushed step)."""
+def open_at(user, classroom, lesson, *, model_name, token_ids, text, title) -> str:
+    """A new session of ``user``'s at a given context (a pushed live step, a
+    node of the class tree)."""
     session = services.open_at_context(
-        user,
-        round_.classroom,
-        round_.lesson,
-        model_name=round_.model_name,
-        token_ids=round_.token_ids,
-        text=round_.context_text,
-        title=f"{round_.lesson.title} · step {round_.step + 1}" if round_.step else round_.lesson.title,
+        user, classroom, lesson, model_name=model_name, token_ids=token_ids, text=text, title=title
     )
     return f"/?session={session.pk}"
+
+
+def lesson_paths(classroom, lesson, model_name, prompt_ids):
+    """Each student's paths from the lesson's prompt: (student id, [Step, ...])
+    per wheel session of theirs in the lesson that starts at that prompt."""
+    prompt_ids = list(prompt_ids)
+    sessions = WheelSession.objects.filter(
+        classroom=classroom, lesson=lesson, owner__isnull=False, model_name=model_name
+    ).prefetch_related("events")
+    paths = []
+    texts = {}
+    for session in sessions:
+        start = list(session.prompt_token_ids)
+        if start[: len(prompt_ids)] != prompt_ids:
+            continue  # the student set another prompt
+        steps = []
+        for token_id in start[len(prompt_ids):]:  # a live round's step the session opened at
+            if token_id not in texts:
+                texts[token_id] = services.model_call(client.decode, model_name, [token_id])
+            steps.append(tree.Step(token_id, texts[token_id]))
+        events = sorted((e for e in session.events.all() if e.undone_at is None), key=lambda e: e.position)
+        for e in events:
+            greedy = None if e.greedy_token_id is None else e.greedy_token_id == e.token_id
+            steps.append(tree.Step(e.token_id, e.token_text, e.probability, greedy))
+        if steps:
+            paths.append((session.owner_id, steps))
+    return paths
 
 
 def lesson_steps(classroom, lesson, max_steps):
@@ -126,5 +153,6 @@ def register() -> None:
             start_lesson=start_lesson,
             open_at=open_at,
             lesson_steps=lesson_steps,
+            lesson_paths=lesson_paths,
         )
     )

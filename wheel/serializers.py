@@ -6,8 +6,35 @@ from rest_framework import serializers
 from common.fields import ErrorOut, FiniteFloatField, StrictCharField, StrictIntegerField, clean_text  # noqa: F401 (ErrorOut: the API's error schema)
 
 
+SEED_MAX = 2**31 - 1
+
+
+def seed_field(**kwargs):
+    return StrictIntegerField(min_value=0, max_value=SEED_MAX, **kwargs)
+
+
 class CreateSessionIn(serializers.Serializer):
     model_name = StrictCharField(required=False, allow_blank=False, max_length=100)
+    seed = seed_field(required=False, allow_null=True)
+
+
+class SeedIn(serializers.Serializer):
+    seed = seed_field(allow_null=True)
+
+
+class GuessIn(serializers.Serializer):
+    token_id = StrictIntegerField(required=False, min_value=0)
+    token_text = StrictCharField(required=False, trim_whitespace=False, max_length=200)
+
+    def validate_token_text(self, value):
+        if value == "":
+            raise serializers.ValidationError("token_text must not be empty: type your guess.")
+        return clean_text(value, "token_text")
+
+    def validate(self, attrs):
+        if ("token_id" in attrs) == ("token_text" in attrs):
+            raise serializers.ValidationError('Give one of "token_id" or "token_text".')
+        return attrs
 
 
 class SetPromptIn(serializers.Serializer):
@@ -109,6 +136,42 @@ class TokenOut(serializers.Serializer):
     log_probability = serializers.FloatField(allow_null=True)
 
 
+class GuessOut(serializers.Serializer):
+    position = serializers.IntegerField()
+    token_id = serializers.IntegerField()
+    token_text = serializers.CharField()
+    typed_text = serializers.CharField(allow_blank=True)
+    probability = serializers.FloatField()
+    rank = serializers.IntegerField()
+    category = serializers.ChoiceField(choices=["above_threshold", "other"])
+    is_top = serializers.BooleanField()
+    in_top3 = serializers.BooleanField()
+    note = serializers.CharField(allow_blank=True, required=False)
+
+
+class ScoreOut(serializers.Serializer):
+    guesses = serializers.IntegerField()
+    top1 = serializers.IntegerField()
+    top3 = serializers.IntegerField()
+    above_threshold = serializers.IntegerField()
+    average_probability = serializers.FloatField(allow_null=True)
+
+
+class GuessMadeOut(serializers.Serializer):
+    guess = GuessOut()
+    score = ScoreOut()
+
+
+class GuessOptionOut(serializers.Serializer):
+    token_id = serializers.IntegerField()
+    token_text = serializers.CharField()
+
+
+class GuessOptionsOut(serializers.Serializer):
+    position = serializers.IntegerField()
+    options = GuessOptionOut(many=True)
+
+
 class HistoryItemOut(serializers.Serializer):
     position = serializers.IntegerField()
     token_id = serializers.IntegerField()
@@ -119,6 +182,8 @@ class HistoryItemOut(serializers.Serializer):
     sampled_from_other = serializers.BooleanField()
     method = serializers.ChoiceField(choices=["picked", "other", "spun"])
     selected_at = serializers.DateTimeField()
+    seed = serializers.IntegerField(allow_null=True)
+    guess = GuessOut(allow_null=True, required=False)
 
 
 class ParamsOut(serializers.Serializer):
@@ -148,6 +213,9 @@ class SessionOut(serializers.Serializer):
     forked_from = serializers.UUIDField(allow_null=True)
     created_at = serializers.DateTimeField()
     last_accessed = serializers.DateTimeField()
+    seed = serializers.IntegerField(allow_null=True)
+    guesses = GuessOut(many=True)
+    predict_score = ScoreOut()
 
 
 class SetPromptOut(serializers.Serializer):

@@ -4,9 +4,7 @@ these fetch, check, change and save. The model is reached only through
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import hashlib
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -16,7 +14,6 @@ from rest_framework import status
 from classrooms import access, live, metering, policy
 from common.errors import AppError, not_found
 from modelworker import client
-from modelworker.metrics import perplexity
 
 from . import serializers as out
 from .models import TokenEvent, WheelSession
@@ -58,8 +55,21 @@ def get_session(session_id, user, touch=True, write=False) -> WheelSession:
 
 
 def history(session: WheelSession, events=None) -> list[dict]:
-    events = session.active_events() if events is None else events
+    """The active tokens, each with the guess made before it (predict-then-reveal)."""
+    events = list(session.active_events() if events is None else events)
+    guesses = {tuple(g.context_ids): g for g in session.guesses.all()}
+    context = list(session.prompt_token_ids)
+    for event in events:
+        event.guess = guesses.get(tuple(context))
+        context.append(event.token_id)
     return out.HistoryItemOut(events, many=True).data
+
+
+def derive_seed(story_seed: int, position: int) -> int:
+    """The seed of the draw at ``position`` of a story told with ``story_seed``:
+    the same on any machine and worker (no process state, no hash salt)."""
+    digest = hashlib.sha256(f"{int(story_seed)}:{int(position)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # a non-negative 63-bit int
 
 
 def session_params(session: WheelSession) -> dict:
@@ -68,31 +78,12 @@ def session_params(session: WheelSession) -> dict:
     return {**policy.wheel_params(policy.open_rules()), **(session.params or {})}
 
 
-def session_state(session: WheelSession) -> dict:
-    token_history = history(session)
-    return {
-        "session_id": session.id,
-        "model_name": session.model_name,
-        "title": session.title,
-        "initial_prompt": session.initial_prompt,
-        "current_text": session.current_text,
-        "token_history": token_history,
-        "generation_count": len(token_history),
-        "prompt_token_count": len(session.prompt_token_ids),
-        "params": session_params(session),
-        "saved": session.saved,
-        "forked_from": session.forked_from_id,
-        "created_at": session.created_at,
-        "last_accessed": session.last_accessed,
-    }
-
-
 def context_ids(session: WheelSession, events=None) -> list[int]:
     events = session.active_events() if events is None else events
     return list(session.prompt_token_ids) + [e.token_id for e in events]
 
 
-def _require_prompt(session: WheelSession):
+def require_prompt(session: WheelSession):
     if not session.prompt_token_ids:
         raise AppError(
             "no_prompt",
@@ -153,7 +144,14 @@ def create_session(
     return session
 
 
-def start_session(request, model_name: str | None, classroom_id=..., lesson_id=None) -> WheelSession:
+def set_seed(session: WheelSession, seed: int | None) -> WheelSession:
+    policy.check_active(policy.rules_for_object(session))
+    session.seed = seed
+    session.save(update_fields=["seed"])
+    return session
+
+
+def start_session(request, model_name: str | None, classroom_id=..., lesson_id=None, seed=None) -> WheelSession:
     """A new session where the request is made: the class (and lesson) the
     body names, else the class picked in the header; that class decides which
     models may be used and the starting parameters."""
@@ -162,7 +160,8 @@ def start_session(request, model_name: str | None, classroom_id=..., lesson_id=N
     )
     model_name = policy.check_model(rules, model_name)
     params = policy.wheel_params(rules) if classroom else None
-    return create_session(request.user, model_name, classroom, lesson, params)
+    seed = rules.seed if seed is None else seed  # a lesson's class seed unless the request gives one
+    return create_session(request.user, model_name, classroom, lesson, params, seed=seed)
 
 
 def set_prompt(session: WheelSession, prompt: str) -> dict:
@@ -190,7 +189,7 @@ def next_token_probs(session: WheelSession, sent: dict) -> dict:
     """The distribution at ``sent``'s parameters; values not sent take the
     class's (or the site's) defaults, sent ones are held to the class."""
     params = policy.wheel_params(policy.rules_for_object(session), **sent)
-    _require_prompt(session)
+    require_prompt(session)
     ids = context_ids(session)
     result = model_call(
         client.distribution,
@@ -222,7 +221,7 @@ def append_token(session: WheelSession, data: dict) -> dict:
     """Append a token chosen by id, by text, by a draw within Other or by a
     spin of the whole wheel, judged against the distribution the student was
     shown (the session's last parameters unless the body gives others)."""
-    _require_prompt(session)
+    require_prompt(session)
     rules = policy.rules_for_object(session)
     policy.check_active(rules)
     params = policy.merge_wheel_params(rules, sent=data, stored=session_params(session))
@@ -237,6 +236,9 @@ def append_token(session: WheelSession, data: dict) -> dict:
         mode, method = "sample", "spun"
     else:
         mode, method = "token", "picked"
+    seed = data.get("seed")
+    if seed is None and mode != "token" and session.seed is not None:
+        seed = derive_seed(session.seed, len(events))  # same seed, same story
     token_id = data.get("token_id")
     warnings: list[str] = []
     if mode == "token":
@@ -252,7 +254,7 @@ def append_token(session: WheelSession, data: dict) -> dict:
         threshold=params["threshold"],
         temperature=params["temperature"],
         top_p=params["top_p"],
-        seed=data.get("seed"),
+        seed=seed,
         cache_key=_cache_key(session),
     )
     new_text = model_call(client.decode, session.model_name, ids + [chosen["token_id"]])
@@ -278,6 +280,8 @@ def append_token(session: WheelSession, data: dict) -> dict:
                 threshold=params["threshold"],
                 temperature=params["temperature"],
                 top_p=params["top_p"],
+                greedy_token_id=chosen.get("greedy_token_id"),
+                seed=seed if mode != "token" else None,
                 selected_at=now,
             )
             locked.current_text = new_text
@@ -289,6 +293,7 @@ def append_token(session: WheelSession, data: dict) -> dict:
     if chosen["category"] == TokenEvent.CATEGORY_OTHER:
         metering.count(rules, session.owner, session.model_name, "wheel", other_picks=1)
     live.record_spin(session, event, ids)  # a spin on the class's live step reaches the projector
+    live.path_grew(session)  # the class tree of its lesson grows
 
     response = {
         "session_id": session.id,
@@ -382,26 +387,6 @@ def delete_session(session: WheelSession) -> dict:
     return {"message": "Session deleted successfully", "session_id": session_id}
 
 
-def statistics(session: WheelSession) -> dict:
-    events = list(session.active_events())
-    n = len(events)
-    log_probs = [e.log_probability for e in events]
-
-    other = sum(1 for e in events if e.category == TokenEvent.CATEGORY_OTHER)
-    return {
-        "session_id": session.id,
-        "generation_count": n,
-        "average_probability": (sum(e.probability for e in events) / n) if n else None,
-        "other_count": other,
-        "other_frequency": (other / n) if n else None,
-        "undo_count": session.events.filter(removed_by="undo").count(),
-        "perplexity": perplexity(log_probs) if n and None not in log_probs else None,
-        "spun_count": sum(1 for e in events if e.method == "spun"),
-        "picked_count": sum(1 for e in events if e.method == "picked"),
-        "other_draw_count": sum(1 for e in events if e.method == "other"),
-    }
-
-
 def fork(session: WheelSession, user) -> WheelSession:
     """A copy for ``user`` to continue; it stays in the class and lesson when
     ``user`` is in that class (the one fork rule: classrooms.access)."""
@@ -417,6 +402,7 @@ def fork(session: WheelSession, user) -> WheelSession:
         current_text=session.current_text,
         prompt_token_ids=session.prompt_token_ids,
         forked_from=session,
+        seed=session.seed,
         events=list(session.active_events()),
     )
     return copy
@@ -437,73 +423,8 @@ def open_at_context(user, classroom, lesson, *, model_name, token_ids, text, tit
         initial_prompt=text,
         current_text=text,
         prompt_token_ids=list(token_ids),
+        seed=rules.seed,
     )
-
-
-def compare(session: WheelSession, data: dict) -> dict:
-    _require_prompt(session)
-    params = session_params(session)
-    ids = context_ids(session)
-    rules = policy.rules_for_object(session)
-    policy.check_active(rules)
-    temperature = policy.check_temperature(rules, data.get("temperature", params["temperature"]))
-    top_p = policy.check_top_p(rules, data.get("top_p", params["top_p"]))
-    metering.charge(rules, session.owner, session.model_name, 2 * data["n"], tool="wheel")
-    greedy = model_call(client.continue_text, session.model_name, ids, n=data["n"], mode="greedy")
-    sampled = model_call(
-        client.continue_text,
-        session.model_name,
-        ids,
-        n=data["n"],
-        mode="sample",
-        temperature=temperature,
-        top_p=top_p,
-        seed=data.get("seed"),
-    )
-    return {
-        "session_id": session.id,
-        "current_text": session.current_text,
-        "n": data["n"],
-        "temperature": temperature,
-        "top_p": top_p,
-        "greedy": greedy,
-        "sampled": sampled,
-    }
-
-
-EXPORT_COLUMNS = [
-    "position",
-    "token_id",
-    "token_text",
-    "probability",
-    "log_probability",
-    "category",
-    "method",
-    "sampled_from_other",
-    "threshold",
-    "temperature",
-    "top_p",
-    "selected_at",
-]
-
-
-def export(session: WheelSession, fmt: str) -> tuple[str, str, str]:
-    """``(body, content_type, filename)`` of the session's history."""
-    events = list(session.active_events())
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(EXPORT_COLUMNS)
-        for e in events:
-            writer.writerow([getattr(e, c).isoformat() if c == "selected_at" else getattr(e, c) for c in EXPORT_COLUMNS])
-        return out.getvalue(), "text/csv; charset=utf-8", f"token-wheel-{session.id}.csv"
-    state = session_state(session)
-    state["token_history"] = [
-        {c: (getattr(e, c).isoformat() if c == "selected_at" else getattr(e, c)) for c in EXPORT_COLUMNS} for e in events
-    ]
-    state["statistics"] = statistics(session)
-    body = json.dumps(state, default=str, indent=2, ensure_ascii=False)
-    return body, "application/json", f"token-wheel-{session.id}.json"
 
 
 def purge_expired() -> int:

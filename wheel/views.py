@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 
 from modelworker import client
 
+from . import predict, reports, services
 from . import serializers as s
-from . import services
 from .throttles import CreateSessionThrottle, SessionRateThrottle
 
 ERRORS = {400: s.ErrorOut, 404: s.ErrorOut, 429: s.ErrorOut, 503: s.ErrorOut}
@@ -39,7 +39,7 @@ class SessionListView(APIView):
         data = _validated(s.CreateSessionIn, request.data if request.data is not None else {})
         body = request.data if isinstance(request.data, dict) else {}
         session = services.start_session(
-            request, data.get("model_name"), body.get("classroom_id", ...), body.get("lesson_id")
+            request, data.get("model_name"), body.get("classroom_id", ...), body.get("lesson_id"), data.get("seed")
         )
         return Response(s.SessionCreatedOut(session).data, status=status.HTTP_201_CREATED)
 
@@ -47,7 +47,7 @@ class SessionListView(APIView):
 class SessionDetailView(SessionView):
     @extend_schema(responses={200: s.SessionOut, **ERRORS}, operation_id="get_session")
     def get(self, request, session_id):
-        return Response(s.SessionOut(services.session_state(self.session(request, session_id))).data)
+        return Response(s.SessionOut(reports.session_state(self.session(request, session_id))).data)
 
     @extend_schema(responses={200: s.DeletedOut, **ERRORS}, operation_id="delete_session")
     def delete(self, request, session_id):
@@ -88,14 +88,14 @@ class UndoView(SessionView):
 class StatisticsView(SessionView):
     @extend_schema(responses={200: s.StatisticsOut, **ERRORS}, operation_id="statistics")
     def get(self, request, session_id):
-        return Response(s.StatisticsOut(services.statistics(self.session(request, session_id))).data)
+        return Response(s.StatisticsOut(reports.statistics(self.session(request, session_id))).data)
 
 
 class ForkView(SessionView):
     @extend_schema(request=None, responses={201: s.SessionOut, **ERRORS}, operation_id="fork")
     def post(self, request, session_id):
         copy = services.fork(self.session(request, session_id), request.user)
-        return Response(s.SessionOut(services.session_state(copy)).data, status=status.HTTP_201_CREATED)
+        return Response(s.SessionOut(reports.session_state(copy)).data, status=status.HTTP_201_CREATED)
 
 
 class CompareView(SessionView):
@@ -103,7 +103,30 @@ class CompareView(SessionView):
     def post(self, request, session_id):
         session = self.session(request, session_id)
         data = _validated(s.CompareIn, request.data if request.data is not None else {})
-        return Response(s.CompareOut(services.compare(session, data)).data)
+        return Response(s.CompareOut(reports.compare(session, data)).data)
+
+
+class GuessOptionsView(SessionView):
+    @extend_schema(responses={200: s.GuessOptionsOut, **ERRORS}, operation_id="guess_options")
+    def get(self, request, session_id):
+        return Response(s.GuessOptionsOut(predict.options(self.session(request, session_id))).data)
+
+
+class GuessView(SessionView):
+    @extend_schema(request=s.GuessIn, responses={201: s.GuessMadeOut, 409: s.ErrorOut, **ERRORS}, operation_id="guess")
+    def post(self, request, session_id):
+        session = self.session(request, session_id, write=True)
+        data = _validated(s.GuessIn, request.data)
+        made = predict.guess(session, request.user, data)
+        return Response(s.GuessMadeOut(made).data, status=status.HTTP_201_CREATED)
+
+
+class SeedView(SessionView):
+    @extend_schema(request=s.SeedIn, responses={200: s.SessionOut, **ERRORS}, operation_id="set_seed")
+    def post(self, request, session_id):
+        session = self.session(request, session_id, write=True)
+        data = _validated(s.SeedIn, request.data)
+        return Response(s.SessionOut(reports.session_state(services.set_seed(session, data["seed"]))).data)
 
 
 class ExportView(SessionView):
@@ -115,7 +138,7 @@ class ExportView(SessionView):
     def get(self, request, session_id):
         session = self.session(request, session_id)
         fmt = _validated(s.ExportIn, request.query_params)["format"]
-        body, content_type, filename = services.export(session, fmt)
+        body, content_type, filename = reports.export(session, fmt)
         response = HttpResponse(body, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
