@@ -40,6 +40,11 @@ if envbool("SECURE", False) and "DJANGO_SECRET_KEY" not in os.environ:
     raise ImproperlyConfigured("SECURE=1 needs DJANGO_SECRET_KEY (50+ random characters).")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+# Other front-ends of the API on origins of their own (django-cors-headers):
+# only the origins listed, only /api/, never with cookies (anonymous use).
+CORS_ALLOWED_ORIGINS = envlist("CORS_ALLOWED_ORIGINS", "")
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_CREDENTIALS = False
 
 INSTALLED_APPS = [
     "daphne",  # first, so runserver is daphne's
@@ -54,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "axes",
+    "corsheaders",
     "modelworker",
     "wheel",
     "playground",
@@ -63,6 +69,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: an HTTP request's model calls share one MODELWORKER_TIMEOUT from its arrival.
     "modelworker.middleware.ModelDeadlineMiddleware",
+    # Before anything that can answer a request, so a preflight gets its headers.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
