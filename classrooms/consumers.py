@@ -17,7 +17,7 @@ client message gets an ``error`` reply, never a silent drop.
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from . import live, policy
+from . import access, live
 from .models import Classroom
 
 NOT_FOUND = 4404
@@ -28,7 +28,7 @@ def _role(user, classroom_id):
     classroom = Classroom.objects.filter(pk=classroom_id).first()
     if classroom is None:
         return None, None
-    role = policy.role_in(user, classroom)
+    role = access.role_in(user, classroom)
     state = None
     current = live.current_round(classroom)
     if current is not None:
@@ -46,7 +46,7 @@ class LiveClassConsumer(AsyncJsonWebsocketConsumer):
             return
         self.role = role
         self.groups_joined = [live.class_group(self.classroom_id)]
-        if role in (policy.INSTRUCTOR, policy.STAFF):
+        if role in (access.INSTRUCTOR, access.STAFF):  # those who manage the class
             self.groups_joined.append(live.teachers_group(self.classroom_id))
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
