@@ -4,6 +4,7 @@ HTML page or a dropped websocket."""
 
 import time
 
+import psycopg
 import pytest
 
 from .conftest import json_body
@@ -21,6 +22,15 @@ def http(stack):
 @pytest.fixture(scope="module")
 def session_id(stack, http):
     return stack.new_session(http, prompt="The weather today is")
+
+
+def active_events(database_url, session_id):
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "select position, token_id, token_text, category from wheel_tokenevent "
+            "where session_id = %s and undone_at is null order by position",
+            (session_id,),
+        ).fetchall()
 
 
 def assert_refused(response, status=400):
@@ -70,10 +80,23 @@ def test_bad_numbers_in_a_json_body_are_refused(http, session_id, literal):
         assert_refused(http.post(f"/api/sessions/{session_id}/append-token", content=body, headers=JSON))
 
 
-def test_a_number_sent_as_a_string_is_read_as_that_number_or_refused(http, session_id):
-    response = http.post(f"/api/sessions/{session_id}/append-token", json={"category": "sample", "threshold": "0.5"})
-    assert response.status_code in (200, 400), response.text
-    json_body(response)
+def test_a_number_sent_as_a_string_is_read_as_that_number_and_stored_so(stack, stack_env, http):
+    as_text, as_number = (stack.new_session(http, prompt="The weather today is") for _ in range(2))
+    replies = []
+    for session, threshold in ((as_text, "0.5"), (as_number, 0.5)):
+        response = http.post(
+            f"/api/sessions/{session}/append-token", json={"category": "sample", "threshold": threshold, "seed": 7}
+        )
+        assert response.status_code == 200, response.text
+        replies.append(json_body(response))
+    text_reply, number_reply = replies
+    assert text_reply["appended_token"] == number_reply["appended_token"]
+    # At 0.5 no token of this prompt is above the threshold: Other holds the whole vocabulary.
+    assert text_reply["other_category_info"]["token_count"] == number_reply["other_category_info"]["token_count"] == 49152
+    assert text_reply["appended_token"]["category"] == "other"
+    stored = active_events(stack_env["DATABASE_URL"], as_text)
+    token = text_reply["appended_token"]
+    assert stored == [(0, token["token_id"], token["token_text"], "other")]
 
 
 @pytest.mark.parametrize("token_id", ["-1", "49152", "1e308", "9223372036854775808", "1" + "0" * 30, "true", '"5"', "1.5", "null"])
@@ -175,14 +198,21 @@ def test_anonymous_clients_need_no_csrf_token_as_the_seed_api_is_plain_curl(http
     assert http.post("/api/sessions", json={}).status_code == 201
 
 
-def test_a_signed_in_playground_run_with_a_nul_byte_is_refused_or_saved_never_a_server_error(stack, signed_in):
+def test_a_signed_in_playground_run_with_a_nul_byte_is_refused_and_nothing_is_saved(stack, stack_env, signed_in):
     with stack.websocket(cookies=signed_in) as ws:
         ws.recv_json()
         ws.send_json({"type": "start", "text": "nul\x00here", "max_tokens": 2, "speed_ms": 100})
-        while (reply := ws.recv_json(timeout=20))["type"] not in ("done", "error"):
+        while (reply := ws.recv_json(timeout=20))["type"] not in ("started", "token", "done", "error"):
             pass
-        if reply["type"] == "done":
-            ws.send_json({"type": "save", "title": "nul"})
-            while (reply := ws.recv_json(timeout=20))["type"] not in ("saved", "error"):
-                pass
-        assert reply.get("code") != "internal_error", reply
+        assert reply["type"] == "error", reply
+        assert (reply["code"], reply["field"]) == ("invalid_field", "text") and "NUL" in reply["message"]
+        ws.send_json({"type": "save", "title": "nul"})
+        while (reply := ws.recv_json(timeout=20))["type"] not in ("saved", "error"):
+            pass
+        assert reply["type"] == "error", reply  # nothing ran, nothing to save
+    with psycopg.connect(stack_env["DATABASE_URL"]) as conn:
+        (runs,) = conn.execute(
+            "select count(*) from playground_playgroundrun r join auth_user u on u.id = r.owner_id where u.username = %s",
+            ("csrf-student",),
+        ).fetchone()
+    assert runs == 0
