@@ -73,6 +73,8 @@ function connect() {
   });
   socket.addEventListener("message", (event) => {
     const msg = JSON.parse(event.data);
+    // The projector's other parts (static/lessons/live-lessons.js: guesses, class tree) hear it too.
+    document.dispatchEvent(new CustomEvent("live:message", { detail: msg }));
     if (msg.type === "spin" && msg.round === state.round) {
       spins.push(msg);
       draw();
