@@ -38,6 +38,8 @@ function applyRules(rules) {
     if (!ui.maxTokens.dataset.touched) ui.maxTokens.value = rules.max_tokens;
   }
   ui.topP.disabled = rules.top_p_enabled === false;
+  // A lesson's class seed: the same story for every student, unless they type another.
+  if (rules.seed != null && ui.seed.value === "") ui.seed.value = String(rules.seed);
 }
 
 export function onModels(msg) {
