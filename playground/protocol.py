@@ -1,7 +1,9 @@
-"""The playground websocket's messages: validation of what a client sends and
-the shapes of what the server answers. Pure functions, no I/O.
+"""The playground websocket's wire: which messages a client may send, how they
+are validated, the shapes the server answers with, and the per-connection
+rate limit. No I/O.
 
-Client → server (JSON objects with a ``type``)::
+Client → server (JSON objects with a ``type``; fields in
+:mod:`playground.serializers`, one ``*Message`` serializer a type)::
 
     start       text, model?, temperature?, top_k?, top_p?, greedy?, seed?,
                 speed_ms?, context_window?, max_tokens?, paused?, classroom_id?, lesson_id?,
@@ -15,15 +17,16 @@ Client → server (JSON objects with a ``type``)::
     load        run_id                     (signed-in users)
 
 Server → client: hello, models, tokens, started, token, paused, resumed,
-speed, done, saved, error. See the README for an example session.
+speed, done, saved, error (:meth:`common.errors.AppError.ws_message`). See
+the README for an example session.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 from django.conf import settings
+from rest_framework.exceptions import ErrorDetail
+
+from common.errors import AppError
 
 CLIENT_TYPES = (
     "start",
@@ -39,15 +42,11 @@ CLIENT_TYPES = (
     "load",
 )
 
+EMPTY_INPUT = "Type something to get started..."
 
-class ProtocolError(Exception):
-    """A message the server cannot act on; the client gets ``{"type": "error", ...}``."""
-
-    def __init__(self, code: str, message: str, **extra):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.extra = extra
+# Codes a serializer may give its own errors (ErrorDetail.code); any other
+# validation error is "invalid_field".
+OWN_CODES = ("empty_input",)
 
 
 def limits() -> dict:
@@ -70,194 +69,37 @@ def limits() -> dict:
     }
 
 
-# --------------------------------------------------------------------------- field checks
+# --------------------------------------------------------------------------- client messages
 
 
-def _number(msg: dict, name: str, default, lo: float, hi: float):
-    value = msg.get(name, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ProtocolError("invalid_field", f"{name} must be a number, not {value!r}.", field=name)
-    if not lo <= value <= hi:
-        raise ProtocolError("invalid_field", f"{name} must be between {lo:g} and {hi:g}, not {value:g}.", field=name)
-    return float(value)
+def validated(serializer_class, msg: dict) -> dict:
+    """``msg``'s fields, typed and checked by ``serializer_class``; else an
+    AppError naming the first bad field (``field``) and saying what is wrong
+    with every one."""
+    serializer = serializer_class(data={k: v for k, v in msg.items() if k != "type"})
+    if serializer.is_valid():
+        return serializer.validated_data
+    problems = list(_problems(serializer.errors))
+    path, detail = problems[0]
+    if detail.code in OWN_CODES:
+        raise AppError(detail.code, str(detail), field=path.split(".")[0])
+    message = "; ".join(f"{p}: {d}" if p else str(d) for p, d in problems)
+    raise AppError("invalid_field", message, field=path.split(".")[0])
 
 
-def _integer(msg: dict, name: str, default, lo: int, hi: int | None = None):
-    value = msg.get(name, default)
-    if value is None:
-        return default
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError("invalid_field", f"{name} must be a whole number, not {value!r}.", field=name)
-    if value < lo or (hi is not None and value > hi):
-        bounds = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
-        raise ProtocolError("invalid_field", f"{name} must be {bounds}, not {value}.", field=name)
-    return value
+def _problems(errors, path=""):
+    """(dotted path, ErrorDetail) for each error in DRF's nested ``errors``."""
+    if isinstance(errors, ErrorDetail):
+        yield path, errors
+        return
+    items = errors.items() if isinstance(errors, dict) else ((None, e) for e in errors)
+    for key, value in items:
+        key = None if key == "non_field_errors" else key
+        yield from _problems(value, path if key is None else f"{path}.{key}" if path else str(key))
 
 
-def _boolean(msg: dict, name: str, default: bool) -> bool:
-    value = msg.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise ProtocolError("invalid_field", f"{name} must be true or false, not {value!r}.", field=name)
-    return value
-
-
-def _string(msg: dict, name: str, default=None, max_length: int = 200):
-    value = msg.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise ProtocolError("invalid_field", f"{name} must be a string, not {value!r}.", field=name)
-    if len(value) > max_length:
-        raise ProtocolError("invalid_field", f"{name} is longer than {max_length} characters.", field=name)
-    return value
-
-
-def speed(msg: dict, default=None) -> int:
-    """0 (as fast as possible) or MIN_SPEED_MS..MAX_SPEED_MS milliseconds between tokens."""
-    lim = limits()
-    if default is None:
-        default = lim["default_speed_ms"]
-    value = _integer(msg, "speed_ms", default, 0, lim["max_speed_ms"])
-    if 0 < value < lim["min_speed_ms"]:
-        raise ProtocolError(
-            "invalid_field",
-            f"speed_ms must be 0 (as fast as possible) or between {lim['min_speed_ms']} and "
-            f"{lim['max_speed_ms']}, not {value}.",
-            field="speed_ms",
-        )
-    return value
-
-
-def input_text(msg: dict) -> str:
-    lim = limits()
-    if "text" not in msg or msg["text"] is None:
-        raise ProtocolError("empty_input", "Type something to get started...", field="text")
-    text = _string(msg, "text", max_length=lim["max_input_chars"])
-    if text == "":
-        raise ProtocolError("empty_input", "Type something to get started...", field="text")
-    if "\x00" in text:  # PostgreSQL cannot store it: saving the run would fail
-        raise ProtocolError("invalid_field", "text must not contain NUL characters.", field="text")
-    return text
-
-
-@dataclass
-class StartRequest:
-    text: str
-    model: str | None
-    temperature: float | None
-    top_k: int | None
-    top_p: float | None
-    greedy: bool
-    seed: int | None
-    speed_ms: int
-    context_window: int | None
-    max_tokens: int | None
-    paused: bool
-    classroom_id: object
-    lesson_id: object
-    resume_tokens: list
-
-
-def _resume_tokens(msg: dict, max_tokens: int) -> list:
-    """Tokens a client already had when its connection dropped: the new stream
-    continues after them. Their probabilities are the client's copy (shown
-    again, never used for sampling); the ids are checked by the model worker."""
-    value = msg.get("resume_tokens") or []
-    if not isinstance(value, list) or len(value) > max_tokens:
-        raise ProtocolError(
-            "invalid_field", f"resume_tokens must be a list of at most {max_tokens} tokens.", field="resume_tokens"
-        )
-    tokens = []
-    for item in value:
-        if not isinstance(item, dict):
-            raise ProtocolError("invalid_field", "each of resume_tokens must be an object.", field="resume_tokens")
-        top = item.get("probabilities") or []
-        if not isinstance(top, list) or len(top) > 11:
-            raise ProtocolError("invalid_field", "probabilities: at most 11 entries.", field="resume_tokens")
-        tokens.append(
-            {
-                "token_id": _integer(item, "token_id", None, 0),
-                "probability": _number(item, "probability", 0.0, 0.0, 1.0),
-                "chosen_by": "hand" if item.get("chosen_by") == "hand" else "model",
-                "probabilities": [
-                    {
-                        "token_id": _integer(p, "token_id", 0, 0),
-                        "token": _string(p, "token", "", 200),
-                        "prob": _number(p, "prob", 0.0, 0.0, 1.0),
-                    }
-                    for p in top
-                    if isinstance(p, dict)
-                ],
-            }
-        )
-        if tokens[-1]["token_id"] is None:
-            raise ProtocolError("invalid_field", "each of resume_tokens needs a token_id.", field="resume_tokens")
-    return tokens
-
-
-def parse_start(msg: dict) -> StartRequest:
-    """Types and ranges of a ``start``. Class limits are applied afterwards
-    (``classrooms.policy``); ``None`` means "the default in force"."""
-    lim = limits()
-    text = input_text(msg)
-    classroom_id = msg.get("classroom_id", ...)
-    if classroom_id is not ... and classroom_id is not None and not isinstance(classroom_id, (int, str)):
-        raise ProtocolError("invalid_field", "classroom_id must be an id.", field="classroom_id")
-    lesson_id = msg.get("lesson_id")
-    if lesson_id is not None and not isinstance(lesson_id, (int, str)):
-        raise ProtocolError("invalid_field", "lesson_id must be an id.", field="lesson_id")
-    return StartRequest(
-        text=text,
-        model=_string(msg, "model", None, 100) or None,
-        temperature=_number(msg, "temperature", None, lim["min_temperature"], lim["max_temperature"]),
-        top_k=_integer(msg, "top_k", None, 0, 100_000),
-        top_p=_number(msg, "top_p", None, 1e-6, 1.0),
-        greedy=_boolean(msg, "greedy", False),
-        seed=_integer(msg, "seed", None, 0, 2**63 - 1),
-        speed_ms=speed(msg),
-        # Larger than the model's maximum is capped (and the cap reported in `started`).
-        context_window=_integer(msg, "context_window", None, 1),
-        # Larger than the safety limit is capped likewise.
-        max_tokens=_integer(msg, "max_tokens", None, 1),
-        paused=_boolean(msg, "paused", False),
-        classroom_id=classroom_id,
-        lesson_id=lesson_id,
-        resume_tokens=_resume_tokens(msg, lim["max_tokens"]),
-    )
-
-
-@dataclass
-class StepRequest:
-    token_id: int | None
-    index: int | None
-
-
-def parse_step(msg: dict) -> StepRequest:
-    token_id = _integer(msg, "token_id", None, 0)
-    index = _integer(msg, "index", None, 0)
-    if index is not None and token_id is None:
-        raise ProtocolError("invalid_field", "index needs a token_id: the token to put at that index.", field="index")
-    return StepRequest(token_id=token_id, index=index)
-
-
-def parse_save(msg: dict) -> str:
-    return (_string(msg, "title", "", 200) or "").strip()
-
-
-def parse_run_id(msg: dict) -> str:
-    import uuid
-
-    value = _string(msg, "run_id", None, 64)
-    try:
-        return str(uuid.UUID(value))
-    except (TypeError, ValueError, AttributeError):
-        raise ProtocolError("invalid_field", "run_id must be the id of a saved run.", field="run_id") from None
+def invalid(field: str, message: str) -> AppError:
+    return AppError("invalid_field", message, field=field)
 
 
 # --------------------------------------------------------------------------- rate limit
@@ -287,10 +129,6 @@ class TokenBucket:
 # --------------------------------------------------------------------------- server messages
 
 
-def error(code: str, message: str, **extra) -> dict:
-    return {"type": "error", "code": code, "message": message, **extra}
-
-
 def token_message(index: int, position: int, result: dict, chosen_by: str) -> dict:
     """One generated token, from an ``anext_token`` result."""
     return {
@@ -306,4 +144,23 @@ def token_message(index: int, position: int, result: dict, chosen_by: str) -> di
         "context_start": result["context_start"],  # first position it saw
         "context_tokens": result["context_tokens"],
         "eos": result["eos"],
+    }
+
+
+def started_message(run, *, stream_id: str, state: str) -> dict:
+    """A run begins (or is loaded): its input, settings and the tokens it already has."""
+    return {
+        "type": "started",
+        "stream_id": stream_id,
+        "run_id": run.run_id,
+        "model": run.model,
+        "text": run.text,
+        "prompt_tokens": run.prompt_tokens,
+        "prompt_length": len(run.prompt_ids),
+        **run.settings(),
+        "state": state,
+        "finished_reason": run.finished_reason,
+        "classroom_id": run.classroom_id,
+        "quota_left": run.quota_left,
+        "tokens": [{"index": i, "position": len(run.prompt_ids) + i, **t} for i, t in enumerate(run.tokens)],
     }

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.core.cache import cache
-from rest_framework import status
 
-from classrooms import policy
+from classrooms import access, policy, runkinds
+from common.errors import AppError, not_found
 from modelworker import client
-from tokenwheel_site.errors import ApiError, not_found
 
 from .models import PlaygroundRun
 
@@ -90,19 +88,16 @@ def resolve_session(session_id: str, user):
     Anything else, or something the user may not see, does not exist (404)."""
     session_id = str(session_id).strip()
     if _is_uuid(session_id):
-        from wheel.models import WheelSession
-        from wheel.services import can_access
-
-        session = WheelSession.objects.live().filter(pk=session_id).first()
-        if session is not None and can_access(session, user):
-            return session.model_name, policy.rules_for_object(session)
-        run = PlaygroundRun.objects.select_related("classroom", "lesson").filter(pk=session_id).first()
-        if run is not None and policy.can_view(user, run):
-            return run.model_name, policy.rules_for_object(run)
+        # A run of any tool (a wheel session, a saved playground run), found
+        # through what the tools registered with classrooms.
+        for kind in runkinds.with_hook("find_live"):
+            obj = kind.find_live(session_id)
+            if obj is not None and access.can_view(user, obj):
+                return obj.model_name, policy.rules_for_object(obj)
     stream = cache.get(stream_cache_key(session_id)) if len(session_id) <= 64 else None
     if stream:
         return stream["model"], policy.open_rules()
-    raise ApiError("Session not found", f"Session {session_id} does not exist", status.HTTP_404_NOT_FOUND)
+    raise not_found("Session", session_id)
 
 
 def generate_next_token(user, data: dict) -> dict:
@@ -115,28 +110,28 @@ def generate_next_token(user, data: dict) -> dict:
 
     try:
         problem = readiness_error(model, client.models())
-    except client.ModelError as exc:
-        raise ApiError("Model not initialized", exc.message, status.HTTP_400_BAD_REQUEST) from exc
+    except AppError as exc:
+        raise _not_initialized(exc.code, exc.message) from exc
     if problem is not None:
-        code, message = problem
-        raise ApiError("Model not initialized", message, status.HTTP_400_BAD_REQUEST, code=code)
+        raise _not_initialized(*problem)
 
     try:
         ids = client.tokenize(model, data["context"])["ids"]
     except client.ModelError as exc:
         if exc.code == "unknown_characters":
             chars = exc.extra.get("characters", [])
-            raise ApiError(
-                f"Unknown characters: {chars!r}",
+            raise AppError(
+                "unknown_characters",
                 f"The tokenizer of {model} cannot represent these characters: {chars!r}.",
-                status.HTTP_400_BAD_REQUEST,
+                400,
+                title=f"Unknown characters: {chars!r}",
                 # JSON-safe: a lone surrogate cannot be written as UTF-8, so it is escaped.
                 characters=[_printable(c) for c in chars],
                 code_points=[f"U+{ord(c):04X}" for c in chars],
             ) from exc
         raise _generation_failed(exc.message) from exc
     if not ids:
-        raise ApiError("Invalid request", "context: there is no text to continue.", status.HTTP_400_BAD_REQUEST)
+        raise AppError("invalid_request", "context: there is no text to continue.")
 
     try:
         result = client.request(
@@ -153,7 +148,7 @@ def generate_next_token(user, data: dict) -> dict:
         )
     except client.ModelError as exc:
         if exc.status == 503 and exc.code in ("model_loading", "model_unavailable"):
-            raise ApiError("Model not initialized", exc.message, status.HTTP_400_BAD_REQUEST, code=exc.code) from exc
+            raise _not_initialized(exc.code, exc.message) from exc
         raise _generation_failed(exc.message) from exc
     except Exception as exc:  # noqa: BLE001 - any failure of the forward pass is the seed's 500
         raise _generation_failed(str(exc)) from exc
@@ -177,27 +172,32 @@ def _printable(ch: str) -> str:
         return ch.encode("unicode_escape").decode("ascii")
 
 
-def _generation_failed(reason: str) -> ApiError:
-    reason = reason.removeprefix("Generation failed: ")
-    return ApiError(f"Generation failed: {reason}", f"Generation failed: {reason}", status.HTTP_500_INTERNAL_SERVER_ERROR)
+def _not_initialized(code: str, message: str) -> AppError:
+    """The seed answers a model that is not ready with 400 "Model not initialized"."""
+    return AppError(code, message, 400, title="Model not initialized")
+
+
+def _generation_failed(reason: str) -> AppError:
+    message = f"Generation failed: {reason.removeprefix('Generation failed: ')}"
+    return AppError("generation_failed", message, 500, title=message)
 
 
 # --------------------------------------------------------------------------- saved runs
 
 
 def visible_runs(user):
-    return PlaygroundRun.objects.filter(policy.visible_q(user)).select_related("owner")
+    return PlaygroundRun.objects.filter(access.visible_q(user)).select_related("owner")
 
 
 def get_run(user, run_id) -> PlaygroundRun:
     run = PlaygroundRun.objects.select_related("classroom", "lesson", "owner").filter(pk=run_id).first()
-    if run is None or not policy.can_view(user, run):
+    if run is None or not access.can_view(user, run):
         raise not_found("Run", run_id)
     return run
 
 
 def save_run(user, state: dict, title: str = "") -> PlaygroundRun:
-    """Store a stream's state (see ``consumers.Run.snapshot``) for ``user``."""
+    """Store a stream's state (``playground.run.Run.snapshot``) for ``user``."""
     generated_text = "".join(t["token"] for t in state["tokens"])
     return PlaygroundRun.objects.create(
         owner=user,
@@ -241,8 +241,3 @@ def run_detail(run: PlaygroundRun) -> dict:
 
 def run_text(run: PlaygroundRun) -> str:
     return run.input_text + run.generated_text
-
-
-def default_settings() -> dict:
-    pg = settings.PLAYGROUND
-    return {"context_window": pg["CONTEXT_WINDOW"], "max_tokens": pg["MAX_TOKENS"]}

@@ -8,7 +8,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tokenwheel_site.errors import ApiError
+from classrooms import access
+from common.errors import AppError
 
 from . import serializers as s
 from . import services
@@ -33,7 +34,7 @@ class RunListView(APIView):
     @extend_schema(responses={200: s.RunListOut, **READ_ERRORS}, operation_id="list_playground_runs")
     def get(self, request):
         if not request.user.is_authenticated:
-            raise ApiError("Not authenticated", "Sign in to see your saved runs.", 403)
+            raise AppError("not_authenticated", "Sign in to see your saved runs.", 403, title="Not authenticated")
         runs = services.visible_runs(request.user).order_by("-created_at")[:200]
         return Response({"runs": [services.run_summary(r) for r in runs]})
 
@@ -46,10 +47,8 @@ class RunDetailView(APIView):
     @extend_schema(responses={200: s.RunDeletedOut, **READ_ERRORS}, operation_id="delete_playground_run")
     def delete(self, request, run_id):
         run = services.get_run(request.user, run_id)
-        from classrooms import policy
-
-        if not policy.can_change(request.user, run):
-            raise ApiError("Forbidden", "Only the owner may delete a saved run.", 403)
+        if not access.can_change(request.user, run):
+            raise AppError("forbidden", "Only the owner may delete a saved run.", 403)
         run.delete()
         return Response({"deleted": True, "run_id": str(run_id)})
 
@@ -64,7 +63,7 @@ class RunExportView(APIView):
         run = services.get_run(request.user, run_id)
         fmt = request.query_params.get("format", "json")
         if fmt not in ("json", "text"):
-            raise ApiError("Invalid request", "format must be json or text.", 400)
+            raise AppError("invalid_request", "format must be json or text.")
         if fmt == "json":
             body, ctype, ext = json.dumps(services.run_detail(run), indent=2), "application/json", "json"
         else:

@@ -1,5 +1,6 @@
 """Helpers for the playground's websocket tests: a communicator through the
-whole ASGI application (origin check, auth, routing), as a browser reaches it."""
+whole ASGI application (origin check, auth, routing), as a browser reaches it;
+reading server messages (the stream's tests read them too)."""
 
 import asyncio
 import json
@@ -10,26 +11,11 @@ from channels.testing import WebsocketCommunicator
 ORIGIN = (b"origin", b"http://testserver")
 
 
-class Socket:
-    """A connected playground websocket with small conveniences."""
-
-    def __init__(self, communicator):
-        self.c = communicator
-        self.closed = False
-        self.hello = None
-        self.models = None
-
-    async def send(self, **msg):
-        await self.c.send_json_to(msg)
-
-    async def send_raw(self, text=None, data=None):
-        if data is not None:
-            await self.c.send_to(bytes_data=data)
-        else:
-            await self.c.send_to(text_data=text)
+class Messages:
+    """Reading a stream of server messages: ``recv(timeout)`` is the reader's own."""
 
     async def recv(self, timeout=10):
-        return await self.c.receive_json_from(timeout=timeout)
+        raise NotImplementedError
 
     async def until(self, kind, timeout=20, collect=None):
         """Messages until one of type ``kind`` (returned); the others go into ``collect``."""
@@ -54,6 +40,28 @@ class Socket:
             if msg["type"] == "token":
                 out.append(msg)
         return out
+
+
+class Socket(Messages):
+    """A connected playground websocket with small conveniences."""
+
+    def __init__(self, communicator):
+        self.c = communicator
+        self.closed = False
+        self.hello = None
+        self.models = None
+
+    async def send(self, **msg):
+        await self.c.send_json_to(msg)
+
+    async def send_raw(self, text=None, data=None):
+        if data is not None:
+            await self.c.send_to(bytes_data=data)
+        else:
+            await self.c.send_to(text_data=text)
+
+    async def recv(self, timeout=10):
+        return await self.c.receive_json_from(timeout=timeout)
 
     async def nothing(self, timeout=0.5):
         return await self.c.receive_nothing(timeout=timeout)

@@ -107,10 +107,10 @@ def test_text_the_tokenizer_cannot_represent_is_400_with_the_characters(api, ses
 
 
 def test_a_failed_generation_is_500_with_the_reason(api, session, smol, monkeypatch):
-    def broken(group):
+    def broken(steps):
         raise RuntimeError("simulated out-of-memory")
 
-    monkeypatch.setattr(smol, "_forward", broken)  # a fault we cannot cause otherwise
+    monkeypatch.setattr(smol.batcher, "forward", broken)  # a fault we cannot cause otherwise
     response = post(api, {"session_id": str(session.pk), "context": "A context nobody asked for yet 1234", "temperature": 1.0})
     assert response.status_code == 500
     body = response.json()

@@ -374,10 +374,10 @@ async def test_a_failing_forward_pass_is_reported_and_pauses(ws, smol, monkeypat
     await s.send(type="start", text="Something fresh to fail on, at once", paused=True)
     await s.until("started")
 
-    def broken(group):
+    def broken(steps):
         raise RuntimeError("simulated out-of-memory")
 
-    monkeypatch.setattr(smol, "_forward", broken)  # a fault we cannot cause otherwise
+    monkeypatch.setattr(smol.batcher, "forward", broken)  # a fault we cannot cause otherwise
     await s.send(type="resume")
     err = await s.until("error")
     assert err["code"] == "generation_failed" and "simulated out-of-memory" in err["message"]
