@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from .stack import (  # noqa: F401  (re-exported for the tests)
+    active_events,
     DEFAULT_PG,
     DEFAULT_REDIS,
     MODEL,

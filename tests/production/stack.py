@@ -275,6 +275,17 @@ def cleanup_prefix(redis_url, prefix):
         pass
 
 
+def active_events(database_url, session_id, columns="position, token_id, token_text"):
+    """The session's active token events as stored in PostgreSQL, in order."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            f"select {columns} from wheel_tokenevent where session_id = %s and undone_at is null order by position",
+            (session_id,),
+        ).fetchall()
+
+
 def json_body(response) -> dict:
     """The response's JSON body; fails with the raw text when it is not JSON."""
     assert response.headers.get("content-type", "").startswith("application/json"), (

@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from .conftest import json_body
+from .conftest import active_events, json_body
 from .wsclient import Closed, HandshakeRejected
 
 JSON = {"content-type": "application/json"}
@@ -22,15 +22,6 @@ def http(stack):
 @pytest.fixture(scope="module")
 def session_id(stack, http):
     return stack.new_session(http, prompt="The weather today is")
-
-
-def active_events(database_url, session_id):
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(
-            "select position, token_id, token_text, category from wheel_tokenevent "
-            "where session_id = %s and undone_at is null order by position",
-            (session_id,),
-        ).fetchall()
 
 
 def assert_refused(response, status=400):
@@ -94,7 +85,7 @@ def test_a_number_sent_as_a_string_is_read_as_that_number_and_stored_so(stack, s
     # At 0.5 no token of this prompt is above the threshold: Other holds the whole vocabulary.
     assert text_reply["other_category_info"]["token_count"] == number_reply["other_category_info"]["token_count"] == 49152
     assert text_reply["appended_token"]["category"] == "other"
-    stored = active_events(stack_env["DATABASE_URL"], as_text)
+    stored = active_events(stack_env["DATABASE_URL"], as_text, "position, token_id, token_text, category")
     token = text_reply["appended_token"]
     assert stored == [(0, token["token_id"], token["token_text"], "other")]
 

@@ -6,18 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import psycopg
-
-from .conftest import MODEL, PYTHON, ROOT, json_body
-
-
-def active_events(database_url, session_id):
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(
-            "select position, token_id, token_text from wheel_tokenevent "
-            "where session_id = %s and undone_at is null order by position",
-            (session_id,),
-        ).fetchall()
+from .conftest import MODEL, PYTHON, ROOT, active_events, json_body
 
 
 def test_the_seeds_example_flow_runs_through_daphne_workers_redis_and_postgres(stack, stack_env):
