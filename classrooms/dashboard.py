@@ -6,7 +6,7 @@ from collections import defaultdict
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from . import runkinds, runs
+from . import privacy, runkinds, runs
 from .access import classroom_for_manager
 from .models import Membership
 
@@ -53,6 +53,7 @@ def dashboard(request, pk):
             "classroom": classroom,
             "roster": roster,
             "former": former,
+            "deleted": privacy.deleted_students_in(classroom),
             "lessons": lessons,
             "student_filter": student_filter,
             "max_steps": MAX_STEPS,

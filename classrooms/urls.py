@@ -1,10 +1,12 @@
 from django.urls import include, path
 
-from . import dashboard, live_views, runs, usage, views
+from . import accounts_views, dashboard, live_views, runs, usage, views
 
 classroom_patterns = [
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/instructor/", views.redeem_invite, name="redeem-invite"),
+    path("accounts/data.json", accounts_views.account_data, name="account-data"),
+    path("accounts/delete/", accounts_views.account_delete, name="account-delete"),
     path("classes/", views.class_list, name="list"),
     path("classes/new/", views.class_create, name="create"),
     path("classes/join/", views.class_join, name="join"),

@@ -320,6 +320,10 @@ CLASS_DEFAULTS = {
     "daily_token_quota": 2000,
 }
 
+# Student data (classrooms/privacy.py): `manage.py purge_student_data` deletes
+# anonymous sessions, usage rows and what deleted accounts left once older than this.
+PRIVACY = {"RETENTION_DAYS": envint("RETENTION_DAYS", 365)}
+
 # --- Model worker -----------------------------------------------------------------
 MODELWORKER = {
     # "inprocess": the engine runs inside this process on its own thread.
@@ -390,10 +394,21 @@ MODELWORKER = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "[%(asctime)s] %(levelname)s %(name)s: %(message)s", "datefmt": "%H:%M:%S"}},
+    # Tracebacks without exception messages, which may quote a prompt or a token (common/logprivacy.py).
+    "formatters": {
+        "plain": {
+            "()": "common.logprivacy.PrivateFormatter",
+            "format": "[%(asctime)s] %(levelname)s %(name)s: %(message)s",
+            "datefmt": "%H:%M:%S",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "modelworker": {"handlers": ["console"], "level": os.environ.get("MODELWORKER_LOG_LEVEL", "INFO"), "propagate": False},
         "django.request": {"handlers": ["console"], "level": "ERROR"},
+        **{
+            name: {"handlers": ["console"], "level": "WARNING", "propagate": False}
+            for name in ("playground", "classrooms", "wheel", "tokenwheel", "axes")
+        },
     },
 }
