@@ -332,3 +332,21 @@ def test_a_visitor_sets_a_seed_and_the_same_seed_tells_the_same_story(new_contex
         expect(page.get_by_test_id("seed-status")).to_have_attribute("data-seed", "43")
         page.context.close()
     assert stories[0] == stories[1], stories
+
+
+
+def test_the_playground_drawer_starts_a_lesson_with_its_class_seed(new_context, daphne_server, django_user_model):
+    teacher, classroom, lesson, (sam,) = a_class(django_user_model, seed=7, max_tokens=3)
+    outputs = []
+    for _ in range(2):
+        page = signed_in_page(new_context, daphne_server, sam)
+        page.goto(f"/classes/{classroom.pk}/")
+        page.get_by_test_id("lesson-start-playground").click()
+        expect(page.get_by_test_id("playground-input")).to_have_value(PROMPT)
+        expect(page.get_by_test_id("playground-seed")).to_have_value("7")  # the class's seed, sent with start
+        page.get_by_test_id("playground-play").click()
+        generated = page.get_by_test_id("playground-output").first.locator(".pg-gen")
+        expect(generated).to_have_count(3, timeout=30_000)  # the lesson's max_tokens
+        outputs.append(generated.all_inner_texts())
+        page.context.close()
+    assert outputs[0] == outputs[1], outputs
