@@ -68,16 +68,20 @@ def shot(locator, name):
 # --------------------------------------------------------------------------- predict, then reveal
 
 
-def test_a_student_predicts_then_the_wheel_reveals_the_guess_and_the_score_counts_it(page):
+def start_predicting(page):
+    """An anonymous visitor turns "Predict first" on and starts the prompt."""
     page.goto("/")
     expect(page.locator("#wheel-app")).to_have_attribute("data-booted", "true")
     page.get_by_test_id("predict-toggle").check()
     page.get_by_test_id("prompt-input").fill(PROMPT)
     page.get_by_test_id("prompt-submit").click()
-
-    # The wheel is drawn but hidden until a guess is committed.
     expect(page.get_by_test_id("wheel")).to_have_attribute("data-state", "ready", timeout=30_000)
     expect(page.get_by_test_id("predict-input")).to_be_visible()
+
+
+def test_a_student_predicts_then_the_wheel_reveals_the_guess_and_the_score_counts_it(page):
+    # The wheel is drawn but hidden until a guess is committed.
+    start_predicting(page)
     expect(page.get_by_test_id("wheel")).to_be_hidden()
     expect(page.get_by_test_id("spin")).to_be_hidden()
     expect(page.get_by_test_id("predict-option")).not_to_have_count(0)
@@ -122,17 +126,20 @@ def test_a_student_predicts_then_the_wheel_reveals_the_guess_and_the_score_count
     expect(score).to_have_attribute("data-guesses", "2")
 
 
-def test_a_guess_that_is_no_token_says_so_and_the_wheel_stays_hidden(page):
-    page.goto("/")
-    expect(page.locator("#wheel-app")).to_have_attribute("data-booted", "true")
-    page.get_by_test_id("predict-toggle").check()
-    page.get_by_test_id("prompt-input").fill(PROMPT)
-    page.get_by_test_id("prompt-submit").click()
-    expect(page.get_by_test_id("predict-input")).to_be_visible(timeout=30_000)
+def test_an_empty_guess_is_refused_and_a_guess_of_several_tokens_counts_its_first(page):
+    start_predicting(page)
     page.get_by_test_id("predict-submit").click()
     expect(page.locator('[data-testid="error"][data-for="predict"]')).to_contain_text("Type your guess")
     expect(page.get_by_test_id("wheel")).to_be_hidden()
     expect(page.get_by_test_id("guess-marker")).to_have_count(0)
+
+    # " sofa cushion" is several tokens: the first counts, and the page says so.
+    page.get_by_test_id("predict-input").fill(" sofa cushion")
+    page.get_by_test_id("predict-submit").click()
+    expect(page.get_by_test_id("predict-result")).to_contain_text("first token")
+    expect(page.get_by_test_id("guess-marker")).to_have_count(1)
+    expect(page.locator('[data-testid="error"][data-for="predict"]')).to_be_empty()
+    expect(page.get_by_test_id("predict-score")).to_have_attribute("data-guesses", "1")
 
 
 def test_an_instructor_runs_a_predict_then_reveal_round_and_sees_the_class_guesses_arrive(
