@@ -9,7 +9,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
-from common.errors import STATUS_TITLES, AppError, not_found  # noqa: F401 (not_found: transitional re-export)
+from common.errors import STATUS_TITLES, AppError
 from common.http import json_error
 
 
@@ -84,12 +84,3 @@ def handler400(request, exception=None):
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
-
-
-class ApiError(AppError):
-    """Transitional: the old (title, message, status) signature, while the
-    playground moves to AppError codes. Do not use in new code."""
-
-    def __init__(self, error, message, status_code=400, **extra):
-        code = extra.pop("code", None) or error.lower().replace(" ", "_")
-        super().__init__(code, message, status_code, title=error, **extra)
