@@ -3,8 +3,8 @@
 // Pure: tree.json's node in, positions out; tree-svg.js draws them.
 
 export const GEOMETRY = {
-  col: 168, // from one depth to the next
-  pill: 120, // a node's box
+  col: 178, // from one depth to the next
+  pill: 142, // a node's box: "44.8% · 25 students" at 11 px fits
   pillH: 36,
   row: 46, // from one leaf to the next
   pad: 16,

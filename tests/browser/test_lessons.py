@@ -357,3 +357,55 @@ def test_the_playground_drawer_starts_a_lesson_with_its_class_seed(new_context, 
         outputs.append(generated.all_inner_texts())
         page.context.close()
     assert outputs[0] == outputs[1], outputs
+
+
+def test_a_class_tree_of_30_students_and_20_tokens_stays_legible(page):
+    """The tree.json the server would send for a real class's size, drawn by
+    the page's own module: boxes never overlap, text is at least 11 px, rare
+    branches collapse into "… N more" and the depth cap marks what is below."""
+    import random
+
+    from classrooms import tree
+
+    rng = random.Random(11)
+    paths = []
+    for student in range(30):
+        steps, token = [], 0
+        for depth in range(20):
+            # Most of the class agrees early on, then the paths spread out.
+            token = token * 7 + (0 if rng.random() < 0.8 - depth * 0.08 else rng.randrange(1, 9))
+            steps.append(tree.Step(token % 49152, f" w{token % 997}", rng.random(), token % 7 == 0))
+        paths.append((student, steps))
+    node = tree.build(paths, depth=8, keep=4)
+    data = {"lesson": 1, "prompt": PROMPT, "root_path": [], "students": node["count"], "node": node}
+
+    page.goto("/")
+    boxes = page.evaluate(
+        """async (data) => {
+            const { drawTree } = await import("/static/lessons/tree-svg.js");
+            const host = document.createElement("div");
+            document.body.append(host);
+            drawTree(host, data, { rootDepth: 0, rootLabel: "the prompt", selectedKey: null, onSelect() {}, onMore() {} });
+            const rect = (g) => { const b = g.querySelector("rect").getBBox(); return [b.x, b.y, b.width, b.height]; };
+            return {
+                nodes: [...host.querySelectorAll('[data-testid="tree-node"], [data-testid="tree-more"]')].map(rect),
+                more: host.querySelectorAll('[data-testid="tree-more"]').length,
+                truncated: [...host.querySelectorAll('[data-testid="tree-node"]')].filter(g => g.textContent.includes("⋯")).length,
+                fonts: [...host.querySelectorAll("text, tspan")].map(t => Number(t.getAttribute("font-size") || 99)),
+                rootCount: host.querySelector('[data-testid="tree-node"][data-depth="0"]').dataset.count,
+                overflowing: [...host.querySelectorAll('[data-testid="tree-node"]')].filter(g => {
+                    const box = g.querySelector("rect").getBBox(), text = g.querySelector("text").getBBox();
+                    return text.x + text.width > box.x + box.width;
+                }).map(g => g.textContent),
+            };
+        }""",
+        data,
+    )
+    assert boxes["rootCount"] == "30"
+    assert boxes["more"] >= 1 and boxes["truncated"] >= 1
+    assert min(boxes["fonts"]) >= 11
+    assert not boxes["overflowing"], boxes["overflowing"]
+    rects = boxes["nodes"]
+    for i, (x, y, w, h) in enumerate(rects):
+        for x2, y2, w2, h2 in rects[i + 1 :]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, "two boxes of the tree overlap"
