@@ -187,6 +187,9 @@ class LoadMessage(MessageIn):
     run_id = serializers.UUIDField(error_messages={"invalid": "must be the id of a saved run."})
 
 
+# --------------------------------------------------------------------------- HTTP output (views render through these)
+
+
 class ProbabilityOut(serializers.Serializer):
     token = serializers.CharField()
     prob = serializers.FloatField()
@@ -194,25 +197,27 @@ class ProbabilityOut(serializers.Serializer):
 
 
 class GenerateNextTokenOut(serializers.Serializer):
-    next_token = serializers.CharField()
-    next_token_id = serializers.IntegerField()
+    # Renders a model worker's next_token result plus the model it ran on.
+    next_token = serializers.CharField(source="token_text")
+    next_token_id = serializers.IntegerField(source="token_id")
     probability = serializers.FloatField()
-    probabilities = ProbabilityOut(many=True, help_text="The top 10, most probable first.")
-    context_used = serializers.CharField(help_text="The text the model saw (the last context_window tokens).")
+    probabilities = ProbabilityOut(many=True, source="top", help_text="The top 10, most probable first.")
+    context_used = serializers.CharField(source="context_text", help_text="The text the model saw (the last context_window tokens).")
     context_tokens = serializers.IntegerField()
     model = serializers.CharField()
 
 
 class RunSummaryOut(serializers.Serializer):
+    # Renders a PlaygroundRun.
     id = serializers.UUIDField()
     title = serializers.CharField(allow_blank=True)
-    model = serializers.CharField()
+    model = serializers.CharField(source="model_name")
     input_text = serializers.CharField()
     generated_text = serializers.CharField()
-    tokens = serializers.IntegerField()
-    hand_chosen = serializers.IntegerField()
+    tokens = serializers.IntegerField(source="token_count")
+    hand_chosen = serializers.IntegerField(source="hand_chosen_count")
     finished_reason = serializers.CharField(allow_blank=True)
-    owner = serializers.CharField(allow_null=True)
+    owner = serializers.CharField(source="owner.get_username", allow_null=True)
     classroom_id = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
 
@@ -222,17 +227,18 @@ class RunListOut(serializers.Serializer):
 
 
 class RunTokenOut(serializers.Serializer):
-    token_id = serializers.IntegerField()
-    token = serializers.CharField()
-    probability = serializers.FloatField()
-    chosen_by = serializers.ChoiceField(choices=["model", "hand"])
-    probabilities = ProbabilityOut(many=True)
+    # Not required: a field a stored token lacks is left out rather than failing the response.
+    token_id = serializers.IntegerField(required=False)
+    token = serializers.CharField(required=False)
+    probability = serializers.FloatField(required=False)
+    chosen_by = serializers.ChoiceField(choices=["model", "hand"], required=False)
+    probabilities = ProbabilityOut(many=True, required=False)
 
 
 class RunDetailOut(RunSummaryOut):
     prompt_token_ids = serializers.ListField(child=serializers.IntegerField())
     settings = serializers.DictField()
-    token_list = RunTokenOut(many=True)
+    token_list = RunTokenOut(many=True, source="tokens")
 
 
 class RunDeletedOut(serializers.Serializer):

@@ -153,15 +153,7 @@ def generate_next_token(user, data: dict) -> dict:
     except Exception as exc:  # noqa: BLE001 - any failure of the forward pass is the seed's 500
         raise _generation_failed(str(exc)) from exc
 
-    return {
-        "next_token": result["token_text"],
-        "next_token_id": result["token_id"],
-        "probability": result["probability"],
-        "probabilities": [{"token": t["token"], "prob": t["prob"], "token_id": t["token_id"]} for t in result["top"]],
-        "context_used": result["context_text"],
-        "context_tokens": result["context_tokens"],
-        "model": model,
-    }
+    return {**result, "model": model}  # rendered by serializers.GenerateNextTokenOut
 
 
 def _printable(ch: str) -> str:
@@ -212,31 +204,6 @@ def save_run(user, state: dict, title: str = "") -> PlaygroundRun:
         finished_reason=state.get("finished_reason") or "",
         generated_text=generated_text,
     )
-
-
-def run_summary(run: PlaygroundRun) -> dict:
-    return {
-        "id": str(run.id),
-        "title": run.title,
-        "model": run.model_name,
-        "input_text": run.input_text,
-        "generated_text": run.generated_text,
-        "tokens": run.token_count,
-        "hand_chosen": run.hand_chosen_count,
-        "finished_reason": run.finished_reason,
-        "owner": run.owner.get_username() if run.owner_id else None,
-        "classroom_id": run.classroom_id,
-        "created_at": run.created_at.isoformat(),
-    }
-
-
-def run_detail(run: PlaygroundRun) -> dict:
-    return {
-        **run_summary(run),
-        "prompt_token_ids": run.prompt_token_ids,
-        "settings": run.settings,
-        "token_list": run.tokens,
-    }
 
 
 def run_text(run: PlaygroundRun) -> str:

@@ -27,7 +27,7 @@ class GenerateNextTokenView(APIView):
     def post(self, request):
         serializer = s.GenerateNextTokenIn(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
-        return Response(services.generate_next_token(request.user, serializer.validated_data))
+        return Response(s.GenerateNextTokenOut(services.generate_next_token(request.user, serializer.validated_data)).data)
 
 
 class RunListView(APIView):
@@ -36,13 +36,13 @@ class RunListView(APIView):
         if not request.user.is_authenticated:
             raise AppError("not_authenticated", "Sign in to see your saved runs.", 403, title="Not authenticated")
         runs = services.visible_runs(request.user).order_by("-created_at")[:200]
-        return Response({"runs": [services.run_summary(r) for r in runs]})
+        return Response(s.RunListOut({"runs": runs}).data)
 
 
 class RunDetailView(APIView):
     @extend_schema(responses={200: s.RunDetailOut, **READ_ERRORS}, operation_id="get_playground_run")
     def get(self, request, run_id):
-        return Response(services.run_detail(services.get_run(request.user, run_id)))
+        return Response(s.RunDetailOut(services.get_run(request.user, run_id)).data)
 
     @extend_schema(responses={200: s.RunDeletedOut, **READ_ERRORS}, operation_id="delete_playground_run")
     def delete(self, request, run_id):
@@ -50,7 +50,7 @@ class RunDetailView(APIView):
         if not access.can_change(request.user, run):
             raise AppError("forbidden", "Only the owner may delete a saved run.", 403)
         run.delete()
-        return Response({"deleted": True, "run_id": str(run_id)})
+        return Response(s.RunDeletedOut({"deleted": True, "run_id": run_id}).data)
 
 
 class RunExportView(APIView):
@@ -65,7 +65,7 @@ class RunExportView(APIView):
         if fmt not in ("json", "text"):
             raise AppError("invalid_request", "format must be json or text.")
         if fmt == "json":
-            body, ctype, ext = json.dumps(services.run_detail(run), indent=2), "application/json", "json"
+            body, ctype, ext = json.dumps(s.RunDetailOut(run).data, indent=2), "application/json", "json"
         else:
             body, ctype, ext = services.run_text(run), "text/plain; charset=utf-8", "txt"
         response = HttpResponse(body, content_type=ctype)
