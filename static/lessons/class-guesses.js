@@ -3,11 +3,14 @@
 // class socket, and a "beat the model" summary. The model's side can stay
 // hidden until the teacher reveals it (hidden at first when the lesson asks
 // students to predict first), so the class guesses before it sees the answer.
-// A student's first guess on the step counts (as on the server).
+// A student's first guess on the step counts. The summary is the server's
+// (guess_summary in the live state), refetched at most every SUMMARY_MS while
+// guesses arrive; the bars count the guesses as they come.
 
 import { percent, visibleToken } from "../shared/token-format.js";
 
 const MODEL_ROWS = 8;
+const SUMMARY_MS = 1000;
 
 function bar(share) {
   const track = document.createElement("span");
@@ -34,8 +37,11 @@ function row(testid, tokenId, text, share, figure) {
 }
 
 export class ClassGuesses {
-  constructor(card, state) {
+  constructor(card, state, stateUrl) {
     this.card = card;
+    this.stateUrl = stateUrl;
+    this.summary = state.guess_summary || null;
+    this.timer = null;
     this.round = state.round;
     this.model = state.distribution ? state.distribution.above_threshold_tokens : [];
     this.guesses = [...(state.guesses || [])];
@@ -56,6 +62,21 @@ export class ClassGuesses {
     if (guess.round !== this.round) return;
     this.guesses.push(guess);
     this.render();
+    if (!this.timer) this.timer = setTimeout(() => this.refreshSummary(), SUMMARY_MS);
+  }
+
+  async refreshSummary() {
+    try {
+      const response = await fetch(this.stateUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      const state = response.ok ? await response.json() : null;
+      if (state && state.round === this.round) {
+        this.guesses = state.guesses;
+        this.summary = state.guess_summary;
+        this.render();
+      }
+    } finally {
+      this.timer = null;
+    }
   }
 
   setVeiled(on) {
@@ -107,34 +128,33 @@ export class ClassGuesses {
         return li;
       })
     );
-    this.renderSummary(counted, ranked[0] || null);
+    this.renderSummary(tally);
   }
 
-  renderSummary(counted, classTop) {
-    const n = counted.length;
-    const lines = [];
-    const modelTop = this.model[0] || null;
+  renderSummary(tally) {
+    const summary = this.summary;
     const box = this.ui.summary;
+    const n = summary ? summary.guessers : 0;
     box.dataset.guessers = String(n);
     if (!n) {
       box.replaceChildren(Object.assign(document.createElement("p"), { className: "muted", textContent: "Beat the model: the summary appears as guesses arrive." }));
       return;
     }
-    const top = counted.filter((g) => g.rank === 1).length;
-    const average = counted.reduce((sum, g) => sum + g.probability, 0) / n;
+    const { class_top: classTop, model_top: modelTop, top_guessed: top } = summary;
     box.dataset.topGuessed = String(top);
     const name = (t) => `“${visibleToken(t.token_text)}”`;
-    lines.push(`${n} student${n === 1 ? "" : "s"} guessed. The class's favourite: ${name(classTop)} (${classTop.count}).`);
+    const lines = [`${n} student${n === 1 ? "" : "s"} guessed. The class's favourite: ${name(classTop)} (${classTop.count}).`];
     if (this.veiled || !modelTop) {
-      lines.push("Reveal the model's prediction to see who beat it.");
+      lines.push("Show the model's prediction to see who beat it.");
     } else {
       lines.push(`${top} of ${n} guessed the model's top token, ${name(modelTop)} (${percent(modelTop.probability)}).`);
+      const favourite = tally.get(classTop.token_id);
       lines.push(
         classTop.token_id === modelTop.token_id
           ? "The class predicted like the model: both favour the same token."
-          : `The class and the model disagree: the model gives the class's favourite ${percent(classTop.probability)} (its number ${classTop.rank}).`
+          : `The class and the model disagree${favourite ? `: the model gives the class's favourite ${percent(favourite.probability)} (its number ${favourite.rank})` : ""}.`
       );
-      lines.push(`On average the model gave the class's guesses ${percent(average)}.`);
+      lines.push(`On average the model gave the class's guesses ${percent(summary.average_probability)}.`);
     }
     box.replaceChildren(...lines.map((text) => Object.assign(document.createElement("p"), { textContent: text })));
   }

@@ -6,7 +6,12 @@ import { ClassGuesses } from "./class-guesses.js";
 import { mountTrees } from "./class-tree.js";
 
 const state = JSON.parse(document.getElementById("live-state").textContent);
-const guesses = new ClassGuesses(document.querySelector('[data-testid="class-predictions"]'), state);
+const classroomId = document.getElementById("live-root").dataset.classroom;
+const guesses = new ClassGuesses(
+  document.querySelector('[data-testid="class-predictions"]'),
+  state,
+  `/classes/${classroomId}/live/state/`
+);
 const trees = mountTrees();
 
 document.addEventListener("live:message", (event) => {
