@@ -12,8 +12,11 @@ import { clearMessages, showError, showStatus } from "./messages.js";
 import { onHello, onModels, onTokens, pollModels, scheduleTokenize } from "./model-list.js";
 import { refreshRuns } from "./saved-runs.js";
 import { PlaygroundSocket } from "./socket.js";
+import { ThrottledAnnouncer } from "../shared/announcer.js";
 
 const TIMEOUT_MS = 5000;
+// Screen readers hear the main column's new tokens, gathered, every 2 s at most.
+const spoken = new ThrottledAnnouncer(ui.announcer, { everyMs: 2000 });
 
 // The settings a new stream starts with, from the drawer's controls.
 function startSettings(name) {
@@ -238,6 +241,7 @@ export class Column {
         break;
       case "paused":
         if (this.state !== "finished" && this.state !== "idle") this.state = "paused";
+        if (this.name === "a") spoken.flush();
         this.stopWatchdog();
         render(this);
         break;
@@ -254,6 +258,7 @@ export class Column {
         }
         this.state = "finished";
         this.finishedReason = msg.reason;
+        if (this.name === "a") spoken.flush();
         render(this);
         break;
       case "speed":
@@ -280,6 +285,7 @@ export class Column {
     this.maxTokens = msg.max_tokens;
     this.finishedReason = msg.finished_reason;
     this.runId = msg.run_id;
+    if (this.name === "a") spoken.clear();
     this.settings = {
       temperature: msg.temperature,
       top_k: msg.top_k,
@@ -321,7 +327,10 @@ export class Column {
     this.highlight = this.chosenBar();
     if (this.state === "playing") this.expectSoon(Number(ui.speed.value));
     else this.stopWatchdog();
-    if (this.name === "a") clearMessages("a");
+    if (this.name === "a") {
+      clearMessages("a");
+      spoken.add(msg.token);
+    }
     render(this, { appended: msg.index === this.tokens.length - 1 && msg.index > 0 });
   }
 

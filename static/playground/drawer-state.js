@@ -14,6 +14,7 @@ export const ui = {
   modelInfo: $("#pg-model-info"),
   status: $("#pg-status"),
   error: $("#pg-error"),
+  announcer: $("#pg-announcer"),
   errorB: $("#pg-error-b"),
   input: $("#pg-input"),
   preview: $("#pg-preview"),

@@ -5,12 +5,14 @@
 // drawer-state.js (elements, shared state), column-view.js (drawing a column),
 // controls.js (buttons, sliders, input preview), model-list.js (models, class
 // rules, tokenization), saved-runs.js (save, load, export), messages.js,
-// drawer-keys.js (keyboard). The protocol is in playground/protocol.py and the README.
+// drawer-keys.js (keyboard), drawer-focus.js (a modal dialog: focus stays
+// inside, returns on close). The protocol is in playground/protocol.py and the README.
 
 import { Column } from "./column.js";
 import { renderBars, renderOutput } from "./column-view.js";
 import { renderControls, renderPreview, syncLabels } from "./controls.js";
 import { $, app, backdrop, columns, comparing, drawer, openButton, ui } from "./drawer-state.js";
+import { bindFocusTrap, releaseFocus, trapFocus } from "./drawer-focus.js";
 import { bindDrawerKeys } from "./drawer-keys.js";
 import { showError, showStatus } from "./messages.js";
 import { describeModel, scheduleTokenize } from "./model-list.js";
@@ -36,7 +38,9 @@ app.columnB = columnB;
 // ------------------------------------------------------------------ open / close
 
 function openDrawer() {
+  if (app.open) return;
   app.open = true;
+  trapFocus();
   backdrop.hidden = false;
   requestAnimationFrame(() => backdrop.classList.add("pg-visible"));
   drawer.classList.add("pg-open");
@@ -50,6 +54,7 @@ function openDrawer() {
 }
 
 function closeDrawer() {
+  if (!app.open) return;
   app.open = false;
   for (const c of columns()) c.pause();
   backdrop.classList.remove("pg-visible");
@@ -59,7 +64,7 @@ function closeDrawer() {
   setTimeout(() => {
     if (!app.open) backdrop.hidden = true;
   }, 300);
-  openButton.focus({ preventScroll: true });
+  releaseFocus();
 }
 
 // ------------------------------------------------------------------ events
@@ -68,6 +73,7 @@ openButton.addEventListener("click", () => (app.open ? closeDrawer() : openDrawe
 ui.close.addEventListener("click", closeDrawer);
 backdrop.addEventListener("click", closeDrawer);
 bindDrawerKeys({ close: closeDrawer });
+bindFocusTrap();
 
 ui.play.addEventListener("click", () => columns().forEach((c) => c.play()));
 ui.pause.addEventListener("click", () => columns().forEach((c) => c.pause()));

@@ -91,9 +91,10 @@ export function decimal(x, digits = 2) {
 }
 
 // Colour of a generated token by its probability, on a log scale from red
-// (1 in 10,000 or rarer) through amber to green (certain).
+// (1 in 10,000 or rarer) through amber to green (certain). Light enough that
+// dark text on it keeps a contrast of at least 5:1 at every hue (WCAG AA).
 export function probabilityColor(p) {
   const t = Math.max(0, Math.min(1, (Math.log10(Math.max(p, 1e-4)) + 4) / 4));
   const hue = Math.round(t * 135);
-  return `hsl(${hue} 70% 42%)`;
+  return `hsl(${hue} 70% 62%)`;
 }

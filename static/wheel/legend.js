@@ -17,13 +17,12 @@ export function renderLegend(segments, onChoose) {
     button.dataset.testid = "legend-item";
     button.dataset.tokenId = String(s.tokenId);
     button.dataset.probability = String(s.probability);
-    const name = s.isOther ? "Other" : visibleToken(s.text);
+    const name = visibleToken(s.text);
     button.dataset.tip = s.isOther
       ? `Other · ${percent(s.probability)} · ${integer(s.tokenCount)} tokens. Choose it to draw one at random.`
       : `${name} · ${percent(s.probability)} · token #${s.tokenId}${
           s.logProbability != null ? ` · log p ${s.logProbability.toFixed(2)}` : ""
         }. Choose it to add it.`;
-    button.setAttribute("aria-label", `${s.isOther ? "Draw from Other" : `Add ${name}`}, ${percent(s.probability)}`);
     const swatch = document.createElement("span");
     swatch.className = "swatch";
     if (!s.isOther) swatch.style.background = s.color;
@@ -38,7 +37,15 @@ export function renderLegend(segments, onChoose) {
     bar.className = "legend-bar";
     bar.style.width = `${Math.max(0.5, s.probability * 100).toFixed(2)}%`;
     if (!s.isOther) bar.style.background = s.color;
-    button.append(swatch, token, pct, bar);
+    // Named by what it shows (screen readers hear "Add ␠cat, 7.1%"), so the
+    // name a voice-control user reads off the screen works.
+    const verb = document.createElement("span");
+    verb.className = "sr-only";
+    verb.textContent = s.isOther ? "Draw from " : "Add ";
+    const comma = document.createElement("span");
+    comma.className = "sr-only";
+    comma.textContent = ", ";
+    button.append(verb, swatch, token, comma, pct, bar);
     button.addEventListener("click", () => onChoose(s));
     // Pointing at a legend entry lights up its segment, and the other way round.
     button.addEventListener("pointerenter", () => s.el.classList.add("hover"));

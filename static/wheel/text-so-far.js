@@ -48,25 +48,37 @@ export function renderText() {
     span.dataset.method = item.method || "";
     span.dataset.position = String(item.position ?? "");
     span.dataset.tip = tokenTip(item);
+    // A button: pressing it (or focusing it) says how the token was chosen.
     span.tabIndex = 0;
+    span.setAttribute("role", "button");
     span.setAttribute("aria-label", tokenTip(item));
     span.style.setProperty("--tok", probabilityColor(item.probability));
     span.textContent = inlineToken(item.token_text);
     const detail = () => (ui.tokenDetail.textContent = `Token ${item.position ?? ""}: ${tokenTip(item)}.`);
     span.addEventListener("focus", detail);
     span.addEventListener("click", detail);
+    span.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        detail();
+      }
+    });
     ui.text.append(span);
   }
   updateButtons();
 }
 
-// A token as a coloured chip with its probability in the tooltip.
+// A token as a coloured chip with its probability in the tooltip (and, for
+// screen readers, after the token).
 export function tokenChip(token) {
   const span = document.createElement("span");
   span.className = "gen-token";
   span.style.setProperty("--tok", probabilityColor(token.probability));
   span.textContent = inlineToken(token.token_text);
   span.dataset.tip = `${visibleToken(token.token_text)} · ${percent(token.probability)}`;
-  span.tabIndex = 0;
+  const p = document.createElement("span");
+  p.className = "sr-only";
+  p.textContent = ` (${percent(token.probability)})`;
+  span.append(p);
   return span;
 }
