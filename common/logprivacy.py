@@ -24,10 +24,18 @@ def _format(te: traceback.TracebackException, seen: set) -> list[str]:
         lines.append("\nDuring handling of the above exception, another exception occurred:\n\n")
     lines.append("Traceback (most recent call last):\n")
     lines += te.stack.format()
-    name = te.exc_type.__qualname__ if te.exc_type else "Exception"
-    module = getattr(te.exc_type, "__module__", "builtins")
-    lines.append(f"{name if module in ('builtins', '__main__') else module + '.' + name}: {WITHHELD}\n")
+    lines.append(f"{_type_name(te)}: {WITHHELD}\n")
     return lines
+
+
+def _type_name(te: traceback.TracebackException) -> str:
+    if hasattr(te, "exc_type_str"):  # Python 3.13+, where exc_type is deprecated
+        return te.exc_type_str
+    kind = te.exc_type
+    if kind is None:
+        return "Exception"
+    module = kind.__module__
+    return kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
 
 
 class PrivateFormatter(logging.Formatter):
