@@ -350,6 +350,11 @@ MODELWORKER = {
     # Right after a forward that served playground steps, wait up to this long
     # for those streams' next steps so they share the next forward too.
     "BATCH_LINGER_MS": envint("MODEL_BATCH_LINGER_MS", 15),
+    # When requests arrive faster than about one per forward, wait up to half
+    # a forward (at most this long) for the ones expected, so forwards fill.
+    "BATCH_WAIT_MS": envint("MODEL_BATCH_WAIT_MS", 30),
+    # A request that would queue longer than this gets 503 busy with retry_after.
+    "MAX_QUEUE_WAIT_SECONDS": envfloat("MODEL_MAX_QUEUE_WAIT", 3.0),
     "LOGITS_CACHE_ENTRIES": envint("MODEL_LOGITS_CACHE_ENTRIES", 64),
     "KV_CACHE_MB": envint("MODEL_KV_CACHE_MB", 64),
     "CACHING": envbool("MODEL_CACHING", True),

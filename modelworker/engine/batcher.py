@@ -1,13 +1,15 @@
-"""The batcher: every request for a model's logits goes through it.
+"""The batcher: every request for a model's next-token distribution goes through it.
 
 It answers a repeated token sequence from the logits cache, extends a cached
 KV prefix instead of re-reading the whole context, and runs the requests that
-arrived meanwhile as one forward over all their rows. Which forward is a
-parameter (``forward(steps) -> [(logits, layers), ...]``, see
-:mod:`.padded_forward`), so tests can drive the batcher with a fake one.
+arrived meanwhile as one forward over all their rows, then their probability
+maths (:mod:`.batch_maths`). Which forward is a parameter
+(``forward(steps) -> [(logits, layers), ...]``, see :mod:`.padded_forward`),
+so tests can drive the batcher with a fake one. When it starts a forward and
+whether a request may still queue is :mod:`.pacing`'s call.
 
-Its own thread collects jobs; the forwards run on the process's one forward
-thread (see :func:`.tuning.forward_thread`).
+Its own thread collects jobs; the forwards and the maths run on the
+process's one forward thread (see :func:`.tuning.forward_thread`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from ..errors import ModelError
-from . import tuning
+from . import batch_maths, tuning
 from .caches import KVEntry, KVStore, LogitsCache
+from .pacing import Pacing
 from .padded_forward import Step
 
 log = logging.getLogger("modelworker")
@@ -34,9 +37,11 @@ _STOP = object()
 class Job:
     ids: tuple
     cache_key: str | None
+    question: batch_maths.Question | None = None  # None: the caller wants the logits
     # A step of a stream (playground, continue): its caller comes straight
-    # back with the next step once it has this one's logits.
+    # back with the next step once it has this one's answer.
     follow_up: bool = False
+    queued_at: float = 0.0
     future: Future = field(default_factory=Future)
 
 
@@ -48,18 +53,14 @@ class Batcher:
 
     def __init__(self, forward, config: dict, name: str = "model", trim=None):
         self.forward = forward
-        self.batching = config["BATCHING"]
+        batching = config["BATCHING"]
         self.caching = config["CACHING"]
-        self.max_batch = max(1, config["MAX_BATCH"]) if self.batching else 1
+        self.max_batch = max(1, config["MAX_BATCH"]) if batching else 1
         self.torch_threads = max(1, int(config["TORCH_THREADS"]))
-        # How long after a forward the batcher may wait for the streams of that
-        # forward to come back with their next step (see _collect).
-        self.linger = max(0, config.get("BATCH_LINGER_MS", 0)) / 1000 if self.batching else 0
+        self.pacing = Pacing(config, batching)
         self.logits_cache = LogitsCache(config["LOGITS_CACHE_ENTRIES"] if self.caching else 0)
         self.kv = KVStore(config["KV_CACHE_MB"] * 1024 * 1024 if self.caching else 0)
         self._trim = tuning.heap_trimmer() if trim is None else trim
-        self._expect_back = 0
-        self._last_done = 0.0
         self.forward_count = 0
         self.batched_rows = 0
         self._queue: queue.Queue = queue.Queue()
@@ -68,27 +69,48 @@ class Batcher:
         self._thread = threading.Thread(target=self._run, name=f"batcher-{name}", daemon=True)
         self._thread.start()
 
-    def logits(self, ids, cache_key: str | None = None, timeout: float | None = None, follow_up: bool = False):
-        """The last position's logits after ``ids``. ``cache_key`` names the
-        sequence's KV cache (a session, a stream) for its next step."""
+    # ---- on request threads
+
+    def ask(self, ids, cache_key=None, question=None, timeout: float | None = None, follow_up: bool = False):
+        """The :class:`~.batch_maths.Answer` to ``question`` about the token
+        after ``ids`` (or, without a question, the last position's logits).
+        ``cache_key`` names the sequence's KV cache (a session, a stream) for
+        its next step."""
         ids = tuple(int(i) for i in ids)
         if not ids:
             raise ModelError("empty_context", "There is no text to continue.", 400)
+        if question is not None:
+            question.check()
         cached = self.logits_cache.get(ids)
         if cached is not None:
             if cache_key and self.caching:
                 self._remember_prefix(cache_key, ids)
-            return cached
-        job = Job(ids, cache_key, follow_up)
+            # A hit skips the queue; its maths runs here, on one torch thread.
+            tuning.single_threaded_maths()
+            return cached if question is None else _unwrap(batch_maths.answers(cached[None], [question])[0])
+        self.pacing.admit(self._oldest_queued_at())
+        job = Job(ids, cache_key, question, follow_up, queued_at=time.monotonic())
         with self._stop_lock:  # a job is queued only while the thread will still answer it
             if self._stopped:
                 raise ModelError("model_unavailable", "The model was unloaded.", 503)
             self._queue.put(job)
+        self.pacing.arrived()
         try:
-            return job.future.result(timeout=timeout)
+            return _unwrap(job.future.result(timeout=timeout))
         except FutureTimeout:
             job.future.cancel()  # the batcher skips it if it has not started it
             raise ModelError("worker_timeout", "The model is busy; try again in a few seconds.", 503) from None
+
+    def logits(self, ids, cache_key: str | None = None, timeout: float | None = None, follow_up: bool = False):
+        """The last position's logits after ``ids``."""
+        return self.ask(ids, cache_key, None, timeout=timeout, follow_up=follow_up)
+
+    def _oldest_queued_at(self) -> float | None:
+        with self._queue.mutex:
+            for job in self._queue.queue:
+                if job is not _STOP and not job.future.cancelled():
+                    return job.queued_at
+        return None
 
     def _remember_prefix(self, cache_key, ids):
         # A logits hit skips the forward; point this key at the shared KV so its
@@ -125,6 +147,7 @@ class Batcher:
             jobs = self._collect(first)
             stop = _STOP in jobs
             jobs = [job for job in jobs if job is not _STOP]
+            started = time.monotonic()
             try:
                 tuning.forward_thread().submit(self._process, jobs).result()
             except Exception as exc:  # never let the batcher thread die
@@ -132,8 +155,7 @@ class Batcher:
                 for job in jobs:
                     if not job.future.done():
                         job.future.set_exception(ModelError("generation_failed", f"Generation failed: {exc}", 500))
-            self._expect_back = sum(job.follow_up for job in jobs)
-            self._last_done = time.monotonic()
+            self.pacing.forward_done(time.monotonic() - started, sum(job.follow_up for job in jobs))
             if stop:
                 return self._fail_queued()
 
@@ -149,27 +171,26 @@ class Batcher:
                 job.future.set_exception(ModelError("model_unavailable", "The model was unloaded.", 503))
 
     def _collect(self, first: Job) -> list[Job]:
-        """The jobs for the next forward: ``first`` and whatever is queued.
-
-        Streams convoy: when a batch of N streams finishes, the first to come
-        back would otherwise start a forward alone while the other N-1 queue
-        behind it, and the batches stay small. So right after a forward that
-        held stream steps, the batcher waits (until at most ``linger`` after
-        that forward ended) for as many stream steps as it just served. A job
-        arriving later than that, or when no stream was served, starts at once."""
+        """The jobs for the next forward: ``first``, whatever is queued, and
+        those :mod:`.pacing` says are worth waiting for."""
         jobs = [first]
-        deadline = self._last_done + self.linger
+        pacing = self.pacing
+        stream_deadline = pacing.last_done + pacing.linger
+        busy_rows, busy_deadline = pacing.plan(1 + self._queue.qsize(), self.max_batch)
         while len(jobs) < self.max_batch and jobs[-1] is not _STOP:
             try:
                 jobs.append(self._queue.get_nowait())
                 continue
             except queue.Empty:
                 pass
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or sum(job.follow_up for job in jobs) >= self._expect_back:
+            now = time.monotonic()
+            streams_out = sum(job.follow_up for job in jobs) < pacing.expect_back and now < stream_deadline
+            company = len(jobs) < busy_rows and now < busy_deadline
+            if not (streams_out or company):
                 break
+            until = max(stream_deadline if streams_out else 0, busy_deadline if company else 0)
             try:
-                jobs.append(self._queue.get(timeout=remaining))
+                jobs.append(self._queue.get(timeout=until - now))
             except queue.Empty:
                 break
         return jobs
@@ -185,19 +206,29 @@ class Batcher:
         jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
         # Identical sequences (a class on the same lesson prompt) share one row.
         unique: dict[tuple, list[Job]] = {}
+        answered = []  # (job, logits)
         for job in jobs:
             cached = self.logits_cache.get(job.ids) if self.caching else None
             if cached is not None:
-                job.future.set_result(cached)
-                continue
-            unique.setdefault(job.ids, []).append(job)
+                answered.append((job, cached))
+            else:
+                unique.setdefault(job.ids, []).append(job)
         rows = []
         for ids, same in unique.items():
             entry = self.kv.longest_prefix(same[0].cache_key, ids) if self.caching else None
             rows.append((ids, same, entry))
         with torch.inference_mode():
             for group in self._groups(rows):
-                self._run_group(group)
+                for (ids, same, _), logits in zip(group, self._run_group(group)):
+                    answered.extend((job, logits) for job in same)
+            asked = [(job, logits) for job, logits in answered if job.question is not None]
+            if asked:
+                results = batch_maths.answers([logits for _, logits in asked], [job.question for job, _ in asked])
+                for (job, _), result in zip(asked, results):
+                    job.future.set_result(result)
+        for job, logits in answered:
+            if job.question is None:
+                job.future.set_result(logits)
 
     @staticmethod
     def _groups(rows):
@@ -216,7 +247,8 @@ class Batcher:
             groups.append(current)
         return groups
 
-    def _run_group(self, group):
+    def _run_group(self, group) -> list:
+        """One forward for ``group``; each row's logits, its KV stored for its keys."""
         steps = []
         for ids, _, entry in group:
             past_len = len(entry.ids) if entry is not None else 0
@@ -226,11 +258,19 @@ class Batcher:
             self.kv.reused_tokens += past_len
         self.forward_count += 1
         self.batched_rows += len(steps)
+        out = []
         for (ids, same, _), (logits, layers) in zip(group, self.forward(steps)):
             if self.caching:
                 self.logits_cache.put(ids, logits)
                 entry = KVEntry.of(ids, layers)
                 for key in {job.cache_key for job in same if job.cache_key} or {f"seq:{hash(ids)}"}:
                     self.kv.put(key, entry)
-            for job in same:
-                job.future.set_result(logits)
+            out.append(logits)
+        return out
+
+
+def _unwrap(result):
+    """A job's result, or the exception its row's maths raised."""
+    if isinstance(result, BaseException):
+        raise result
+    return result

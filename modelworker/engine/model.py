@@ -29,6 +29,10 @@ class LoadedModel:
 
     # ---- forwards, through the batcher
 
+    def ask(self, ids, cache_key=None, question=None, timeout: float | None = None, follow_up: bool = False):
+        """The answer to a :class:`~.batch_maths.Question` about the token after ``ids``."""
+        return self.batcher.ask(ids, cache_key, question, timeout=timeout, follow_up=follow_up)
+
     def logits(self, ids, cache_key: str | None = None, timeout: float | None = None, follow_up: bool = False):
         return self.batcher.logits(ids, cache_key, timeout=timeout, follow_up=follow_up)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .. import registry, sampling
 from ..errors import ModelError
 from . import wire
+from .batch_maths import Question
 
 
 class Operations:
@@ -58,17 +59,17 @@ class Operations:
 
     # ---- distributions and choices
 
-    def _probs(self, m, ids, cache_key, temperature=1.0, top_p=1.0, top_k=0, follow_up=False):
+    def _ask(self, m, ids, cache_key, question, follow_up=False):
+        """The answer to ``question`` about the token after ``ids`` (maths done by the batcher)."""
         m.check_ids(ids)
-        logits = m.logits(ids, cache_key, timeout=self.config["TIMEOUT_SECONDS"], follow_up=follow_up)
-        return sampling.distribution(logits, temperature, top_p, top_k)
+        return m.ask(ids, cache_key, question, timeout=self.config["TIMEOUT_SECONDS"], follow_up=follow_up)
 
     def op_distribution(
         self, model, ids, threshold=0.01, temperature=1.0, top_p=1.0, other_top_k=10, cache_key=None
     ) -> dict:
         m = self.get(model)
-        probs = self._probs(m, ids, cache_key, temperature, top_p)
-        split = sampling.threshold_split(probs, threshold, other_top_k)
+        question = Question(temperature, top_p, threshold=threshold, other_top_k=other_top_k)
+        split = self._ask(m, ids, cache_key, question).split
 
         def describe(token_ids, token_probs):
             return [wire.wheel_token(t, m.token_text(t), p) for t, p in zip(token_ids, token_probs)]
@@ -89,32 +90,22 @@ class Operations:
         """Pick the next token: ``token`` (the one given), ``other`` (draw within
         Other), ``sample`` (a spin of the whole wheel) or ``greedy``."""
         m = self.get(model)
-        probs = self._probs(m, ids, cache_key, temperature, top_p)
-        generator = sampling.make_generator(seed)
+        if mode not in ("token", "other", "sample", "greedy"):
+            raise ModelError("bad_request", f"unknown mode {mode!r}", 400)
         if mode == "token":
             m.check_ids([token_id])
-            chosen = token_id
-        elif mode == "other":
-            try:
-                chosen = sampling.sample_other(probs, threshold, generator)
-            except ValueError as exc:
-                raise ModelError("other_empty", str(exc), 400) from exc
-        elif mode == "sample":
-            chosen = sampling.sample(probs, generator)
-        elif mode == "greedy":
-            chosen = int(probs.argmax())
-        else:
-            raise ModelError("bad_request", f"unknown mode {mode!r}", 400)
-        p = float(probs[chosen])
-        result = wire.choice(chosen, m.token_text(chosen), p, threshold)
-        result["greedy_token_id"] = int(probs.argmax())  # did the choice follow the model's top token?
+        question = Question(
+            temperature, top_p, threshold=threshold, pick=mode, token_id=token_id,
+            generator=sampling.make_generator(seed), top_n=1,
+        )
+        answer = self._ask(m, ids, cache_key, question)
+        if answer.other_empty:
+            raise ModelError("other_empty", answer.other_empty, 400)
+        chosen = answer.chosen
+        result = wire.choice(chosen, m.token_text(chosen), answer.probability, threshold)
+        result["greedy_token_id"] = answer.top[0][0]  # did the choice follow the model's top token?
         if result["category"] == "other":
-            below = probs.masked_fill(probs >= threshold, 0)
-            result.update(
-                wire.other_info(
-                    float(below.sum()), int((below > 0).sum()), sampling.rank_within_other(probs, threshold, chosen)
-                )
-            )
+            result.update(wire.other_info(answer.split.other_total, answer.split.other_count, answer.rank_in_other))
         return result
 
     def op_rank(self, model, ids, token_id, threshold=0.01, temperature=1.0, top_p=1.0, cache_key=None) -> dict:
@@ -122,12 +113,13 @@ class Operations:
         rank among all tokens, its wheel category; and the model's top token."""
         m = self.get(model)
         m.check_ids([token_id])
-        probs = self._probs(m, ids, cache_key, temperature, top_p)
-        top = int(probs.argmax())
+        question = Question(temperature, top_p, pick="token", token_id=token_id, top_n=1, rank=True)
+        answer = self._ask(m, ids, cache_key, question)
+        (top, top_probability), = answer.top
         return {
-            **wire.choice(token_id, m.token_text(token_id), float(probs[token_id]), threshold),
-            "rank": sampling.rank_of(probs, token_id),
-            "top_token": wire.token(top, m.token_text(top), float(probs[top])),
+            **wire.choice(token_id, m.token_text(token_id), answer.probability, threshold),
+            "rank": answer.rank,
+            "top_token": wire.token(top, m.token_text(top), top_probability),
         }
 
     # ---- generation
@@ -137,13 +129,17 @@ class Operations:
     ) -> dict:
         """Continue ``ids`` by up to ``n`` tokens without changing any session."""
         m = self.get(model)
-        generator = sampling.make_generator(seed)
+        # One generator for the whole continuation: its draws go on from each other.
+        question = Question(
+            temperature, top_p, top_k, pick="greedy" if mode == "greedy" else "sample",
+            generator=sampling.make_generator(seed),
+        )
         ids = list(ids)
         tokens = []
         for _ in range(int(n)):
-            probs = self._probs(m, ids, cache_key, temperature, top_p, top_k, follow_up=True)
-            chosen = int(probs.argmax()) if mode == "greedy" else sampling.sample(probs, generator)
-            tokens.append(wire.token(chosen, m.token_text(chosen), float(probs[chosen])))
+            answer = self._ask(m, ids, cache_key, question, follow_up=True)
+            chosen = answer.chosen
+            tokens.append(wire.token(chosen, m.token_text(chosen), answer.probability))
             ids.append(chosen)
             if chosen in m.eos_ids:
                 break
@@ -172,18 +168,18 @@ class Operations:
         window = min(int(context_window or m.max_context), m.max_context)
         start = max(0, len(ids) - window)
         visible = list(ids[start:])
-        probs = self._probs(m, visible, cache_key, temperature, top_p, top_k, follow_up=True)
         if chosen_token_id is not None:
             m.check_ids([chosen_token_id])
-            chosen = chosen_token_id
-        elif greedy:
-            chosen = int(probs.argmax())
-        else:
-            chosen = sampling.sample(probs, sampling.make_generator(seed))
-        top_probs, top_ids = probs.topk(min(int(top_n), probs.numel()))
+        question = Question(
+            temperature, top_p, top_k,
+            pick="token" if chosen_token_id is not None else "greedy" if greedy else "sample",
+            token_id=chosen_token_id, generator=sampling.make_generator(seed), top_n=int(top_n),
+        )
+        answer = self._ask(m, visible, cache_key, question, follow_up=True)
+        chosen = answer.chosen
         return wire.playground_step(
-            wire.token(chosen, m.token_text(chosen), float(probs[chosen])),
-            top=[wire.top_entry(t, m.token_text(t), q) for t, q in zip(top_ids.tolist(), top_probs.tolist())],
+            wire.token(chosen, m.token_text(chosen), answer.probability),
+            top=[wire.top_entry(t, m.token_text(t), q) for t, q in answer.top],
             context_start=start,
             # What the model saw, for the playground's "in view" display
             # (decoded here because web code has no tokenizer).
