@@ -63,11 +63,20 @@ async function renderDetail() {
     ` with probability ${percent(s.probability)}, ${METHOD[s.method] || s.method}`);
   if (s.other_rank) chosen.append(` (rank ${s.other_rank} within Other)`);
   if (s.threshold !== undefined) chosen.append(` · threshold ${percent(s.threshold)}, temperature ${s.temperature}, top-p ${s.top_p}`);
+  const parts = [chosen];
+  if (s.guess) {
+    // Predict, then reveal: what the student guessed before the wheel showed this step.
+    const guess = document.createElement("p");
+    guess.dataset.testid = "replay-guess";
+    guess.append("Guessed first: ", chip(s.guess.token_text, { className: s.guess.token_id === s.token_id ? "chosen" : "" }),
+      ` (the model's number ${s.guess.rank}, ${percent(s.guess.probability)})`);
+    parts.push(guess);
+  }
   const offeredBox = document.createElement("div");
   offeredBox.className = "offered";
   offeredBox.dataset.testid = "replay-offered";
   offeredBox.textContent = "Loading what the wheel offered…";
-  detail.replaceChildren(chosen, offeredBox);
+  detail.replaceChildren(...parts, offeredBox);
   const at = k;
   try {
     const offered = await offeredFor(s);

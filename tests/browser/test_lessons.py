@@ -170,6 +170,10 @@ def test_an_instructor_runs_a_predict_then_reveal_round_and_sees_the_class_guess
         option.click()
         expect(student.get_by_test_id("guess-marker")).to_have_attribute("data-token-id", picked[user.username])
         expect(student.get_by_test_id("wheel")).to_be_visible()
+        if user.username == "sam":  # sam spins too: the guess stays with the token in the run
+            student.get_by_test_id("spin").click()
+            expect(student.get_by_test_id("history-token")).to_have_count(1)
+            sam_session = student.url.split("session=")[1].split("&")[0]
 
     # Both guesses arrived on the projector, live.
     expect(projector.get_by_test_id("live-guess-count")).to_have_text("2")
@@ -189,6 +193,12 @@ def test_an_instructor_runs_a_predict_then_reveal_round_and_sees_the_class_guess
     expect(projector.get_by_test_id("guess-summary")).to_contain_text("guessed the model's top token")
     assert_accessible(projector, "the live page with the class's guesses revealed")
     shot(projector.get_by_test_id("class-predictions"), "class-predictions.png")
+
+    # sam's run, replayed for the teacher, shows the guess made before the token.
+    projector.goto(f"/runs/wheel/{sam_session}/")
+    guess = projector.get_by_test_id("replay-guess")
+    expect(guess).to_contain_text("Guessed first")
+    expect(guess).to_contain_text("the model's number")
 
 
 # --------------------------------------------------------------------------- the class tree
