@@ -205,6 +205,3 @@ def save_run(user, state: dict, title: str = "") -> PlaygroundRun:
         generated_text=generated_text,
     )
 
-
-def run_text(run: PlaygroundRun) -> str:
-    return run.input_text + run.generated_text

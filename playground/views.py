@@ -1,7 +1,6 @@
 """The playground's HTTP API: the seed's next-token endpoint and saved runs.
 One view per operation: validate, call a service, return its data."""
 
-import json
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,7 +11,7 @@ from classrooms import access
 from common.errors import AppError
 
 from . import serializers as s
-from . import services
+from . import runkind, services
 
 ERRORS = {400: s.ErrorOut, 404: s.ErrorOut, 429: s.ErrorOut, 500: s.ErrorOut}
 READ_ERRORS = {403: s.ErrorOut, 404: s.ErrorOut, 429: s.ErrorOut}
@@ -62,12 +61,10 @@ class RunExportView(APIView):
     def get(self, request, run_id):
         run = services.get_run(request.user, run_id)
         fmt = request.query_params.get("format", "json")
-        if fmt not in ("json", "text"):
+        if fmt not in runkind.EXPORT_FORMATS:
             raise AppError("invalid_request", "format must be json or text.")
-        if fmt == "json":
-            body, ctype, ext = json.dumps(s.RunDetailOut(run).data, indent=2), "application/json", "json"
-        else:
-            body, ctype, ext = services.run_text(run), "text/plain; charset=utf-8", "txt"
-        response = HttpResponse(body, content_type=ctype)
-        response["Content-Disposition"] = f'attachment; filename="playground-run-{run.pk}.{ext}"'
+        # The one export of a run: the same file as My runs' download.
+        body, content_type, filename = runkind.export(run, fmt)
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

@@ -180,7 +180,7 @@ def test_a_run_exports_as_json_and_text(api, two_users):
     assert text.status_code == 200 and text.content.decode() == "Hello world"
     assert "attachment" in text["Content-Disposition"]
     data = api.get(f"/api/playground/runs/{run.pk}/export?format=json").json()
-    assert data["token_list"][0]["token_id"] == 905 and data["input_text"] == "Hello"
+    assert data["tokens"][0]["token_id"] == 905 and data["input_text"] == "Hello"  # the same file as My runs
 
 
 def test_only_the_owner_deletes_a_run(api, two_users, django_user_model):
