@@ -7,6 +7,7 @@ message); a ``null`` there means "the default", as if the field were missing.
 """
 
 from django.conf import settings
+from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
@@ -37,7 +38,9 @@ class TokenizerTextField(serializers.CharField):
     def __init__(self, *, strict: bool = False, **kwargs):
         self.strict = strict
         super().__init__(trim_whitespace=False, max_length=MAX_INPUT_CHARS, **kwargs)
-        self.validators = [v for v in self.validators if not isinstance(v, ProhibitSurrogateCharactersValidator)]
+        kept = [v for v in self.validators if not isinstance(v, (ProhibitSurrogateCharactersValidator, ProhibitNullCharactersValidator))]
+        # NUL: PostgreSQL cannot store it (saving the run would fail).
+        self.validators = [*kept, ProhibitNullCharactersValidator(message="must not contain NUL characters.")]
 
     def to_internal_value(self, data):
         if self.strict and not isinstance(data, str):

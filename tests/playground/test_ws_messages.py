@@ -56,7 +56,8 @@ def test_no_text_asks_for_some(text):
 
 def test_text_must_be_text_without_nul_but_may_hold_what_the_tokenizer_judges():
     assert refused(s.StartMessage, text=42).extra["field"] == "text"
-    assert refused(s.StartMessage, text="a\x00b").code == "invalid_field"
+    nul = refused(s.StartMessage, text="a\x00b")
+    assert (nul.code, nul.message) == ("invalid_field", "text: must not contain NUL characters.")
     assert refused(s.StartMessage, text="x" * 4001).extra["field"] == "text"
     # A lone surrogate is the tokenizer's to refuse (it lists the characters).
     assert protocol.validated(s.StartMessage, {"text": "bad \ud800"})["text"] == "bad \ud800"
