@@ -326,6 +326,10 @@ def test_two_students_with_the_class_seed_spin_the_same_tokens(new_context, daph
             expect(page.get_by_test_id("seed")).to_have_value("7")  # the session's seed, restored
     assert stories[0] == stories[1], stories
     assert len(stories[0]) == 4
+    # The projector says the class spins with a seed.
+    projector = signed_in_page(new_context, daphne_server, teacher)
+    projector.goto(f"/classes/{classroom.pk}/live/?lesson={lesson.pk}")
+    expect(projector.get_by_test_id("live-class-seed")).to_contain_text("Class seed 7")
 
 
 def test_a_visitor_sets_a_seed_and_the_same_seed_tells_the_same_story(new_context):
