@@ -1,4 +1,5 @@
-# Token Wheel: `make run` serves the app, `make test` runs every test.
+# Token Wheel: `make run` serves the app, `make test` runs every test,
+# `make test-fast` the quick lane.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -43,6 +44,13 @@ test: install
 	@$(VENV)/bin/lint-imports --no-cache
 	@bash scripts/ensure_chromium.sh
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Everything but the browser and production tests, on a 2-layer model with
+# SmolLM2's tokenizer wherever the real model's numbers do not matter
+# (tests marked real_model still get SmolLM2-135M): under a minute.
+test-fast: install
+	@$(VENV)/bin/lint-imports --no-cache
+	@$(VENV)/bin/pytest --test-model=tiny --ignore=tests/browser --ignore=tests/production $(PYTEST_ARGS)
 
 bench: migrate
 	@$(PY) benchmarks/run.py

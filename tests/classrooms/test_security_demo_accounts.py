@@ -80,6 +80,8 @@ def test_a_changed_password_is_left_alone():
         {"DATABASE_ENGINE": "django.db.backends.postgresql"},
     ],
 )
+# Django warns that overriding DATABASES is risky; the command only reads the engine's name.
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES:UserWarning")
 def test_production_settings_refuse_demo_accounts(settings, production):
     if "SESSION_COOKIE_SECURE" in production:
         settings.SESSION_COOKIE_SECURE = True

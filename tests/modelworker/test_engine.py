@@ -33,6 +33,7 @@ def fresh(smol):
     smol.kv.clear()
 
 
+@pytest.mark.real_model
 def test_the_default_model_is_smollm2_from_the_package_and_ready(engine):
     models = {m["id"]: m for m in engine.handle("models", {})["models"]}
     assert models["smollm2-135m"]["default"] is True
@@ -91,6 +92,7 @@ def test_releasing_a_stream_frees_its_kv_cache(engine, smol):
     assert smol.kv.longest_prefix("stream-x", tuple(smol.encode("A stream that ends"))) is None
 
 
+@pytest.mark.real_model
 @pytest.mark.skipif("MODEL_DTYPE" in os.environ, reason="MODEL_DTYPE chooses another dtype")
 def test_the_model_runs_in_float32_because_bfloat16_moves_probabilities_too_far(smol):
     """bfloat16 would be acceptable only if it kept every probability within

@@ -13,7 +13,7 @@ from .test_engine import PROMPTS
 TOLERANCE = 1e-5
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def forward(smol):
     return PaddedForward(smol.model)
 
