@@ -72,6 +72,8 @@ MIDDLEWARE = [
     # Before anything that can answer a request, so a preflight gets its headers.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (settings below, tokenwheel_site/csp.py).
+    "tokenwheel_site.csp.SiteCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -82,6 +84,26 @@ MIDDLEWARE = [
     # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# --- Content-Security-Policy (django-csp 4.0) ----------------------------------
+# Scripts, styles, fonts, images and connections from this site only: no
+# inline <script> or event handler, no eval, no inline style (pages pass data
+# with json_script; scripts set styles through the CSSOM, which CSP allows).
+# tokenwheel_site/csp.py adds this host's ws:// and wss:// to connect-src.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 ROOT_URLCONF = "tokenwheel_site.urls"
 ASGI_APPLICATION = "tokenwheel_site.asgi.application"

@@ -7,6 +7,12 @@ import { csrfToken } from "../shared/csrf.js";
 
 const form = document.getElementById("class-picker-form");
 
+// A <select data-autosubmit> (the class filter of My runs) submits its form when
+// changed: no inline onchange, which the Content-Security-Policy refuses.
+for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+  select.addEventListener("change", () => select.form.submit());
+}
+
 if (form) {
   form.querySelector("select").addEventListener("change", () => form.submit());
   setupSaveRun();

@@ -9,7 +9,8 @@ has checked it. It visits, as people do:
 * anonymous: the wheel before a prompt and with an error shown, sign-in, sign-up;
 * an instructor who is also staff, signed in: the wheel drawn, the wheel after
   a spin, the playground drawer while it plays, Classes, a class, its
-  dashboard, the live class wheel, My runs, a run's replay, Usage.
+  dashboard, the live class wheel, My runs (and its class filter), a run's
+  replay, Usage, the admin.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def a_class_with_a_lesson(django_user_model):
     return teacher, classroom, lesson
 
 
-def play_until_tokens_arrive(page, attempts=3):
+def play_until_tokens_arrive(page, attempts=5):
     """Press Play until the drawer shows generated tokens. On a busy machine
     (the model on 2 shared cores) a first token can take over the drawer's
     5 s watchdog, which pauses the run with a message: Play again continues."""
@@ -128,6 +129,10 @@ def tour(new_context, daphne_server, django_user_model):
     yield "live class wheel", page
     page.goto("/runs/")
     expect(page.get_by_test_id("run-row").first).to_be_visible()
+    # The class filter submits itself when changed (a script, not an inline handler).
+    page.locator("#run-class-filter").select_option(str(classroom.pk))
+    page.wait_for_url(f"**/runs/?class={classroom.pk}")
+    expect(page.get_by_test_id("run-row").first).to_be_visible()
     yield "my runs", page
     page.get_by_test_id("run-link").first.click()
     expect(page.get_by_test_id("replay-chosen")).to_be_visible()
@@ -136,3 +141,6 @@ def tour(new_context, daphne_server, django_user_model):
     expect(page.locator("h1")).to_be_visible()
     expect(page.locator("[data-chart] svg").first).to_be_visible()
     yield "usage", page
+    page.goto("/admin/")
+    expect(page.locator("#site-name")).to_be_visible()
+    yield "admin", page
