@@ -263,6 +263,9 @@ class Batcher:
             if self.caching:
                 self.logits_cache.put(ids, logits)
                 entry = KVEntry.of(ids, layers)
+                if entry.nbytes > self.kv.max_bytes // 8:
+                    # A big batch's tensors would crowd the store out for one row: copy it out.
+                    entry = entry.compacted()
                 for key in {job.cache_key for job in same if job.cache_key} or {f"seq:{hash(ids)}"}:
                     self.kv.put(key, entry)
             out.append(logits)

@@ -47,13 +47,24 @@ class LogitsCache:
 
 @dataclass
 class KVEntry:
+    """The keys and values of a token sequence. The tensors may be views of a
+    forward's batch tensors (the rows of one batch kept together, not copied
+    out): ``storage`` names that memory and ``nbytes`` is all of it, which
+    the store counts once however many entries share it."""
+
     ids: tuple
     layers: list  # [(keys [1, heads, len, dim], values [...]), ...] one pair per layer
     nbytes: int
+    storage: int = 0
 
     @classmethod
     def of(cls, ids: tuple, layers: list) -> "KVEntry":
-        return cls(ids, layers, sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in layers))
+        nbytes = sum(k.untyped_storage().nbytes() + v.untyped_storage().nbytes() for k, v in layers)
+        return cls(ids, layers, nbytes, layers[0][0].untyped_storage().data_ptr())
+
+    def compacted(self) -> "KVEntry":
+        """The same keys and values in memory of their own."""
+        return KVEntry.of(self.ids, [(k.clone(), v.clone()) for k, v in self.layers])
 
     def prefix(self, n: int) -> list:
         """The layers of the first ``n`` positions (views, no copy)."""
@@ -63,11 +74,13 @@ class KVEntry:
 class KVStore:
     """KV caches of live sequences (a wheel session, a playground stream),
     bounded by memory. Entries are never mutated: a forward that extends one
-    builds new tensors, so a prefix can safely be shared between sessions."""
+    builds new tensors, so a prefix can safely be shared between sessions.
+    Memory that several entries share is counted once, while any of them is here."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self._data: OrderedDict[str, KVEntry] = OrderedDict()
+        self._shared: dict[int, int] = {}  # storage -> how many keys hold it
         self._bytes = 0
         self._lock = threading.Lock()
         self.reused_tokens = 0
@@ -91,20 +104,29 @@ class KVStore:
         if entry.nbytes > self.max_bytes:
             return
         with self._lock:
-            old = self._data.pop(key, None)
-            if old is not None:
-                self._bytes -= old.nbytes
+            self._drop(self._data.pop(key, None))
             self._data[key] = entry
-            self._bytes += entry.nbytes
+            held = self._shared.get(entry.storage, 0)
+            self._shared[entry.storage] = held + 1
+            if not held:
+                self._bytes += entry.nbytes
             while self._bytes > self.max_bytes and self._data:
                 _, evicted = self._data.popitem(last=False)
-                self._bytes -= evicted.nbytes
+                self._drop(evicted)
+
+    def _drop(self, entry: KVEntry | None):
+        if entry is None:
+            return
+        held = self._shared.pop(entry.storage) - 1
+        if held:
+            self._shared[entry.storage] = held
+        else:
+            self._bytes -= entry.nbytes
 
     def release(self, key: str) -> bool:
         with self._lock:
             old = self._data.pop(key, None)
-            if old is not None:
-                self._bytes -= old.nbytes
+            self._drop(old)
             return old is not None
 
     @property
@@ -117,4 +139,5 @@ class KVStore:
     def clear(self):
         with self._lock:
             self._data.clear()
+            self._shared.clear()
             self._bytes = 0

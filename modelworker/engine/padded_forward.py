@@ -5,7 +5,14 @@ and the new tokens to read. Rows with different past lengths are left-padded
 in both the past and the new tokens; the attention mask hides the padding and
 the position ids stay each row's true positions, so every row gets the
 logits it would get alone (within float rounding). A single row is a batch
-of one: no padding, and its past is handed over without a copy.
+of one.
+
+Keys and values are copied once per step: each layer's batch tensor is
+allocated at its full length (past + new tokens), the rows' pasts are copied
+in, and the forward writes the new tokens' keys and values straight into it
+(a DynamicCache would concatenate, a second copy of the whole past). Each
+row's keys and values are then handed back as views of that tensor: the rows
+of a batch stay together instead of being copied out one by one.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class PaddedForward:
     def __init__(self, model):
         self.model = model
         self.device = next(model.parameters()).device
+        self.layer_count = int(model.config.num_hidden_layers)
 
     def __call__(self, steps: list[Step]) -> list[tuple]:
         import torch
@@ -49,12 +57,13 @@ class PaddedForward:
         def tensor(rows):
             return torch.tensor(rows, dtype=torch.long, device=self.device)
 
+        cache = _batch_cache(steps, P, self.layer_count)
         out = self.model(
             input_ids=tensor(input_ids),
             # Nothing padded (a single row, or rows in step): the causal mask alone.
             attention_mask=tensor(mask) if padded else None,
             position_ids=tensor(positions),
-            cache=_dynamic_cache(_padded_past(steps, P)) if P else None,
+            cache=cache,
             use_cache=True,
             logits_to_keep=1,
         )
@@ -68,56 +77,77 @@ class PaddedForward:
                 spans = [slice(P - s.past_len, P + M)] if m == M else [slice(P + M - m, P + M)]
             else:
                 spans = [slice(P - s.past_len, P), slice(P + M - m, P + M)]
-            layers = [(_row(layer.keys, i, spans), _row(layer.values, i, spans)) for layer in out.cache.layers]
+            layers = [(_row(layer.keys, i, spans), _row(layer.values, i, spans)) for layer in cache.layers]
             results.append((logits[i] if n == 1 else logits[i].clone(), layers))
         return results
 
 
-def _padded_past(steps: list[Step], P: int) -> list:
-    """Per layer, the rows' pasts left-padded to ``P`` positions as one tensor
-    (batch, heads, P, dim). A single row's past is used as it is."""
-    if len(steps) == 1:
-        return steps[0].past
-    template = next(s.past for s in steps if s.past is not None)
-    layers = []
-    for index, (k0, v0) in enumerate(template):
-        keys = k0.new_zeros((len(steps), k0.shape[1], P, k0.shape[3]))
-        values = v0.new_zeros((len(steps), v0.shape[1], P, v0.shape[3]))
-        for i, s in enumerate(steps):
-            if s.past is not None and s.past_len:
-                keys[i, :, P - s.past_len :] = s.past[index][0][0]
-                values[i, :, P - s.past_len :] = s.past[index][1][0]
-        layers.append((keys, values))
-    return layers
+def _row(tensor, i, spans):
+    """Row ``i`` of a batch KV tensor (batch, heads, positions, dim), only the
+    positions in ``spans``, batch 1: a view when they are one span."""
+    import torch
+
+    parts = [tensor[i : i + 1, :, span] for span in spans]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
 
 
-def _dynamic_cache(layers):
-    """A DynamicCache that holds these ``(keys, values)`` as they are.
+_layer_class = None
 
-    ``DynamicCache(ddp_cache_data=...)`` concatenates each layer onto an empty
-    tensor: a copy of the whole past on every step, on top of the copy the
-    forward makes when it appends the new tokens."""
+
+def _batch_cache(steps: list[Step], P: int, layer_count: int):
+    """A DynamicCache whose layers fill one preallocated batch tensor each."""
+    global _layer_class
     from transformers.cache_utils import DynamicCache
 
-    cache = DynamicCache(ddp_cache_data=[(None, None)] * len(layers))
-    for layer, (keys, values) in zip(cache.layers, layers):
-        # Let the layer initialise itself (dtype, device) from an empty slice,
-        # then hold the tensors themselves.
-        layer.update(keys[:, :, :0], values[:, :, :0])
-        layer.keys, layer.values = keys, values
+    if _layer_class is None:
+        _layer_class = _define_layer_class()
+    cache = DynamicCache(ddp_cache_data=[(None, None)] * layer_count)
+    cache.layers = [_layer_class(steps, index, P) for index in range(layer_count)]
     return cache
 
 
-def _row(tensor, i, spans):
-    """Row ``i`` of a batched KV tensor (batch, heads, positions, dim), only
-    the positions in ``spans``, as a tensor of its own (batch 1)."""
-    import torch
+def _define_layer_class():
+    from transformers.cache_utils import DynamicLayer
 
-    if tensor.shape[0] == 1 and len(spans) == 1 and spans[0] == slice(0, tensor.shape[2]):
-        return tensor  # a batch of one: the forward's own tensor is this row's
-    parts = [tensor[i : i + 1, :, span] for span in spans]
-    if len(parts) > 1:
-        return torch.cat(parts, dim=2)
-    # A copy even when the slice is already contiguous: a view would keep the
-    # whole batch's tensor alive in the KV store.
-    return parts[0].clone(memory_format=torch.contiguous_format)
+    class BatchLayer(DynamicLayer):
+        """One layer's keys and values for a padded batch, in one tensor of
+        the batch's full length: the rows' pasts (left-padded to ``P``)
+        copied in when the forward reaches this layer, the new tokens written
+        after them by :meth:`update`."""
+
+        def __init__(self, steps, index, P):
+            super().__init__()
+            self.steps, self.index, self.filled = steps, index, P
+
+        def get_seq_length(self) -> int:
+            return self.filled
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            m = key_states.shape[2]
+            if not self.is_initialized:
+                self._allocate(key_states, value_states, self.filled + m)
+            end = self.filled + m
+            self.keys[:, :, self.filled : end] = key_states
+            self.values[:, :, self.filled : end] = value_states
+            self.filled = end
+            return self.keys[:, :, :end], self.values[:, :, :end]
+
+        def _allocate(self, key_states, value_states, length):
+            n, heads, _, dim = key_states.shape
+            P = self.filled
+            self.device = key_states.device
+            self.keys = key_states.new_empty((n, heads, length, dim))
+            self.values = value_states.new_empty((n, heads, length, dim))
+            for i, s in enumerate(self.steps):
+                pad = P - s.past_len
+                if pad:  # masked, but must hold numbers (0 x NaN is NaN)
+                    self.keys[i, :, :pad] = 0
+                    self.values[i, :, :pad] = 0
+                if s.past_len:
+                    past_keys, past_values = s.past[self.index]
+                    self.keys[i, :, pad:P] = past_keys[0]
+                    self.values[i, :, pad:P] = past_values[0]
+            self.steps = None  # the pasts may go
+            self.is_initialized = True
+
+    return BatchLayer

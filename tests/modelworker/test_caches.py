@@ -1,0 +1,54 @@
+"""The KV store's memory budget when the rows of one batch share memory:
+counted once, freed only when the last of them goes."""
+
+import torch
+
+from modelworker.engine.caches import KVEntry, KVStore
+
+
+def batch_rows(n, length=4):
+    """``n`` entries that are views of one batch tensor (as a forward hands them back)."""
+    keys, values = torch.zeros(n, 1, length, 2), torch.zeros(n, 1, length, 2)
+    batch_bytes = keys.nbytes + values.nbytes
+    return [KVEntry.of((i,), [(keys[i : i + 1], values[i : i + 1])]) for i in range(n)], batch_bytes
+
+
+def test_rows_of_one_batch_are_counted_once_until_the_last_goes():
+    store = KVStore(10_000)
+    rows, batch_bytes = batch_rows(3)
+    for i, entry in enumerate(rows):
+        store.put(f"s{i}", entry)
+    assert store.nbytes == batch_bytes
+    store.release("s0")
+    store.release("s1")
+    assert store.nbytes == batch_bytes  # s2 still holds the batch's memory
+    store.release("s2")
+    assert store.nbytes == 0
+
+
+def test_a_session_moving_to_a_new_batch_stops_holding_the_old_one():
+    store = KVStore(10_000)
+    old, old_bytes = batch_rows(2)
+    store.put("a", old[0])
+    store.put("b", old[1])
+    new, new_bytes = batch_rows(2, length=5)
+    store.put("a", new[0])
+    store.put("b", new[1])
+    assert store.nbytes == new_bytes
+
+
+def test_the_store_evicts_the_least_recent_until_the_memory_it_holds_fits():
+    rows, batch_bytes = batch_rows(2)
+    store = KVStore(batch_bytes + 10)
+    store.put("a", rows[0])
+    store.put("b", rows[1])
+    own = KVEntry.of((9,), [(torch.zeros(1, 1, 4, 2), torch.zeros(1, 1, 4, 2))])
+    store.put("c", own)  # over budget: a and b go, and with them the batch's memory
+    assert len(store) == 1 and store.nbytes == own.nbytes <= store.max_bytes
+
+
+def test_a_compacted_row_holds_only_its_own_memory():
+    rows, batch_bytes = batch_rows(4)
+    compact = rows[1].compacted()
+    assert compact.nbytes == batch_bytes // 4
+    assert torch.equal(compact.layers[0][0], rows[1].layers[0][0])
