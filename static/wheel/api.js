@@ -1,15 +1,18 @@
 // The wheel API over fetch(). Every failure becomes an ApiError whose
 // `message` is fit to show a student: the API's own words when it sent
 // {"error", "message"}, a plain sentence otherwise (network down, HTML error page).
+// A 503 with Retry-After (the model's queue is full) is waited out and tried
+// again a few times before it becomes an error (see `busyRetry`).
 
 import { csrfToken } from "../shared/csrf.js";
 
 export class ApiError extends Error {
-  constructor(status, title, message, body = {}) {
+  constructor(status, title, message, body = {}, retryAfter = null) {
     super(message);
     this.status = status;
     this.title = title;
     this.body = body;
+    this.retryAfter = retryAfter; // seconds, from a Retry-After header
   }
   // What a student reads: "Model unavailable: ...", or just the sentence when
   // the title adds nothing ("Invalid request"), without DRF's "field: " prefix.
@@ -23,7 +26,60 @@ export class ApiError extends Error {
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
-async function send(method, path, { body, signal, raw = false } = {}) {
+// Retry-After: seconds, or an HTTP date.
+function retryAfterSeconds(response) {
+  const value = response.headers.get("Retry-After");
+  if (!value) return null;
+  const seconds = /^\d+$/.test(value.trim()) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
+  return Number.isFinite(seconds) ? Math.max(0, seconds) : null;
+}
+
+// When the server says it is busy (503 + Retry-After), wait as long as it
+// asks and try again, up to `attempts` times; `onBusy` / `onRecovered` let
+// the page say "Busy, retrying…" meanwhile. A busy server refuses a request
+// before doing anything, so trying a POST again is safe.
+export const busyRetry = {
+  attempts: 3,
+  maxWaitSeconds: 30,
+  onBusy: (_info) => {},
+  onRecovered: () => {},
+};
+
+function pause(seconds, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, seconds * 1000);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(new DOMException("Aborted", "AbortError"));
+    });
+  });
+}
+
+async function send(method, path, options = {}) {
+  for (let retries = 0; ; retries++) {
+    try {
+      const result = await sendOnce(method, path, options);
+      if (retries) busyRetry.onRecovered();
+      return result;
+    } catch (err) {
+      const busy = err instanceof ApiError && err.status === 503 && err.retryAfter != null;
+      if (!busy || retries >= busyRetry.attempts) {
+        if (retries) busyRetry.onRecovered();
+        throw err;
+      }
+      const seconds = Math.min(err.retryAfter, busyRetry.maxWaitSeconds);
+      busyRetry.onBusy({ retry: retries + 1, of: busyRetry.attempts, seconds, message: err.message });
+      try {
+        await pause(seconds, options.signal);
+      } catch (abort) {
+        busyRetry.onRecovered();
+        throw abort;
+      }
+    }
+  }
+}
+
+async function sendOnce(method, path, { body, signal, raw = false } = {}) {
   const headers = { Accept: "application/json" };
   if (!SAFE.has(method)) headers["X-CSRFToken"] = csrfToken(); // as Django expects
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -54,7 +110,7 @@ async function send(method, path, { body, signal, raw = false } = {}) {
   if (data && (data.message || data.error)) {
     let message = data.message || data.error;
     if (response.status === 429 && data.retry_after) message += ` Try again in ${Math.ceil(data.retry_after)} s.`;
-    throw new ApiError(response.status, data.error || "", message, data);
+    throw new ApiError(response.status, data.error || "", message, data, retryAfterSeconds(response));
   }
   const fallback = {
     404: "That was not found on the server.",
@@ -62,7 +118,8 @@ async function send(method, path, { body, signal, raw = false } = {}) {
     502: "The server is not answering (bad gateway). Try again in a moment.",
     503: "The server is busy or still starting. Try again in a moment.",
   }[response.status];
-  throw new ApiError(response.status, `Error ${response.status}`, fallback || `The server failed with HTTP ${response.status}.`);
+  const message = fallback || `The server failed with HTTP ${response.status}.`;
+  throw new ApiError(response.status, `Error ${response.status}`, message, {}, retryAfterSeconds(response));
 }
 
 const q = (params) =>

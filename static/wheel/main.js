@@ -8,7 +8,7 @@
 //   choosing.js (spin, pick, undo), text-so-far.js, statistics.js,
 //   compare-fork-export.js, tooltips.js; wheel-svg.js draws, api.js talks.
 
-import { api } from "./api.js";
+import { api, busyRetry } from "./api.js";
 import { choose, spin, undo } from "./choosing.js";
 import { compare, exportAs, fork } from "./compare-fork-export.js";
 import { initSliders, onDrawn, refreshDistribution } from "./distribution.js";
@@ -16,12 +16,14 @@ import { loadModels, selectModelOption } from "./model-picker.js";
 import { app, config, state, ui, wheel } from "./page.js";
 import { adopt, forgetSession, start, switchModel, updatePromptCount } from "./session.js";
 import { refreshStats } from "./statistics.js";
-import { action, fail, onSessionGone, setBusy, showError, updateButtons } from "./status.js";
+import { action, fail, hideBusy, onSessionGone, setBusy, showBusy, showError, updateButtons } from "./status.js";
 import { initTips } from "./tooltips.js";
 import { adoptGuesses, drawn, initPredict, resetPredict } from "../lessons/predict.js";
 import { initSeed, showSessionSeed } from "../lessons/seed.js";
 
 wheel.onChoose = choose;
+busyRetry.onBusy = showBusy;
+busyRetry.onRecovered = hideBusy;
 onSessionGone.handler = () => {
   forgetSession();
   resetPredict();

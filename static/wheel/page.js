@@ -63,6 +63,7 @@ export const ui = {
   exportJson: $("#export-json"),
   exportCsv: $("#export-csv"),
   tip: $("#tip"),
+  busy: $("#busy-status"),
 };
 
 // The SVG wheel; main.js tells it what a click on a segment does.

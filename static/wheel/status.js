@@ -49,6 +49,23 @@ export async function answer(area, request) {
   }
 }
 
+// ------------------------------------------------------------------ a busy server
+
+// Requests waiting out a 503 + Retry-After right now (a redraw asks for the
+// probabilities and the statistics at once: the line stays while any waits).
+let waiting = 0;
+
+export function showBusy({ retry, of, seconds }) {
+  if (retry === 1) waiting += 1;
+  ui.busy.textContent = `Busy, retrying… The model has a queue of requests; trying again in ${Math.ceil(seconds)} s (${retry} of ${of}).`;
+}
+
+export function hideBusy() {
+  waiting = Math.max(0, waiting - 1);
+  if (waiting) return;
+  ui.busy.textContent = "";
+}
+
 // ------------------------------------------------------------------ buttons
 
 export function setEnabled(button, on) {
