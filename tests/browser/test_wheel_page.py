@@ -5,6 +5,7 @@ size, the token that appears in the text, a message next to a control),
 compared against the API's own answer where there is one.
 """
 
+import base64
 import json
 import math
 import os
@@ -503,10 +504,46 @@ def test_compare_statistics_fork_export_and_reload(page, daphne_server):
     expect(page.get_by_test_id("prompt-input")).to_have_value(PROMPT)
 
 
+# Where the larger segments are on screen (half-way round their arc, a quarter
+# of the radius out: clear of the hub and of the labels, which start further
+# out) and the colour each is filled with, as the page draws them.
+SEGMENT_SAMPLES = r"""r => {
+    const svg = document.querySelector('[data-testid="wheel"]');
+    return [...svg.querySelectorAll('[data-testid="wheel-segment"]:not([data-token-id="other"])')]
+        .filter(seg => seg.dataset.endAngle - seg.dataset.startAngle >= 16)
+        .slice(0, 5)
+        .map(seg => {
+            const mid = (Number(seg.dataset.startAngle) + Number(seg.dataset.endAngle)) / 2 + Number(svg.dataset.rotation);
+            const pt = svg.createSVGPoint();
+            pt.x = 200 + r * Math.sin(mid * Math.PI / 180);
+            pt.y = 200 - r * Math.cos(mid * Math.PI / 180);
+            const p = pt.matrixTransform(svg.getScreenCTM());
+            const rgb = getComputedStyle(seg).fill.match(/\d+/g).map(Number);
+            return {id: seg.dataset.tokenId, x: Math.round(p.x), y: Math.round(p.y), rgb};
+        });
+}"""
+
+# The picture, decoded by the browser: its size and the colour at each point.
+READ_PICTURE = """async ([src, points]) => {
+    const img = new Image();
+    img.src = src;
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = img.width;
+    canvas.height = img.height;
+    const g = canvas.getContext('2d');
+    g.drawImage(img, 0, 0);
+    return {width: img.width, height: img.height,
+            colours: points.map(([x, y]) => Array.from(g.getImageData(x, y, 1, 1).data).slice(0, 3))};
+}"""
+
+
 def test_a_screenshot_mid_lesson(page, daphne_server):
     """Takes the README's picture (test-artifacts/wheel-page.png; with
     UPDATE_DOCS_SCREENSHOT=1 also docs/wheel-page.png) and checks the page
-    the picture shows: wheel, text, settings all on screen."""
+    the picture shows: wheel, text, settings all on screen; and the picture
+    itself: the whole page, with the wheel's segments in their colours where
+    the page draws them (not a blank, cut or stale image)."""
     page.set_viewport_size({"width": 1360, "height": 1000})
     start_lesson(page, "Once upon a time, a little robot")
     for pick in (0, 1, 0):
@@ -532,7 +569,20 @@ def test_a_screenshot_mid_lesson(page, daphne_server):
     out = REPO / "test-artifacts"
     out.mkdir(exist_ok=True)
     shot = out / "wheel-page.png"
+    samples = page.evaluate(SEGMENT_SAMPLES, R * 0.25)
+    assert len(samples) >= 2, samples
     page.screenshot(path=str(shot))
-    assert shot.stat().st_size > 50_000
+
+    viewer = page.context.new_page()  # about:blank decodes the PNG on a canvas
+    picture = viewer.evaluate(
+        READ_PICTURE,
+        [f"data:image/png;base64,{base64.b64encode(shot.read_bytes()).decode()}", [[s["x"], s["y"]] for s in samples]],
+    )
+    viewer.close()
+    assert (picture["width"], picture["height"]) == (1360, height)
+    for sample, colour in zip(samples, picture["colours"]):
+        assert all(abs(a - b) <= 16 for a, b in zip(colour, sample["rgb"])), (sample, colour)
+    # Segments side by side differ: the picture shows a wheel, not a flat disc.
+    assert len({tuple(c) for c in picture["colours"]}) >= 2, picture["colours"]
     if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
         shutil.copyfile(shot, REPO / "docs" / "wheel-page.png")
