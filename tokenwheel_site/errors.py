@@ -5,6 +5,7 @@ DRF builds the response (status, ``Retry-After`` on throttling); we only
 reshape its body, so the headers it set survive.
 """
 
+from django.db import OperationalError
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
@@ -30,6 +31,10 @@ def _flatten(detail, prefix=""):
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, OperationalError) and "locked" in str(exc):
+        # SQLite's write lock not free within its busy timeout: the server is
+        # overloaded, not broken. The write was rolled back; the page waits and retries.
+        exc = AppError("busy", "The server is busy (the database is locked by other writes); try again in a moment.", 503, retry_after=2)
     if isinstance(exc, AppError):
         set_rollback()
         response = Response(exc.http_body(), status=exc.status)

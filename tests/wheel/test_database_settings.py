@@ -73,6 +73,28 @@ def test_a_sqlite_database_url_gets_the_options_of_the_default_sqlite(tmp_path):
     assert by_url.stdout.split()[:4] == ["sqlite", "wal", "5000", "IMMEDIATE"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_write_that_cannot_get_the_database_lock_is_a_busy_503_with_retry_after(api):
+    from django.db import connection
+
+    path = connection.settings_dict["NAME"]
+    with connection.cursor() as c:
+        c.execute("PRAGMA busy_timeout = 200")  # this test's patience, not the site's 5 s
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        response = api.post("/api/sessions", {}, format="json")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        with connection.cursor() as c:
+            c.execute("PRAGMA busy_timeout = 5000")
+    assert response.status_code == 503, response.content
+    assert response.json()["error"] == "Server busy"
+    assert int(response["Retry-After"]) > 0
+    assert api.post("/api/sessions", {}, format="json").status_code == 201
+
+
 # --------------------------------------------------------------------------- the pool
 
 
