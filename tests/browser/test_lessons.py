@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -367,7 +368,9 @@ def test_the_playground_drawer_starts_a_lesson_with_its_class_seed(new_context, 
         expect(page.get_by_test_id("playground-seed")).to_have_value("7")  # the class's seed, sent with start
         page.get_by_test_id("playground-play").click()
         generated = page.get_by_test_id("playground-output").first.locator(".pg-gen")
-        expect(generated).to_have_count(3, timeout=30_000)  # the lesson's max_tokens
+        expect(generated).to_have_count(3, timeout=90_000)  # the lesson's max_tokens
+        expect(page.get_by_test_id("playground-drawer")).not_to_have_attribute("data-state", re.compile("playing|starting"))
+        expect(generated).to_have_count(3)
         outputs.append(generated.all_inner_texts())
         page.context.close()
     assert outputs[0] == outputs[1], outputs
