@@ -14,7 +14,7 @@ from modelworker import client
 
 from . import serializers as out
 from .models import Guess, WheelSession
-from .services import context_ids, model_call, require_prompt, session_params
+from .services import cache_key, context_ids, distribution, model_call, require_prompt, session_params
 
 OPTIONS_TOP = 5
 OPTIONS_DECOYS = 3
@@ -23,19 +23,8 @@ OPTIONS_DECOYS = 3
 def options(session: WheelSession) -> dict:
     """The top tokens shuffled with a few decoys from lower down: stable for
     the same session and step, so a reload offers the same list."""
-    require_prompt(session)
+    dist = distribution(session, session_params(session), other_top_k=10)
     ids = context_ids(session)
-    params = session_params(session)
-    dist = model_call(
-        client.distribution,
-        session.model_name,
-        ids,
-        threshold=params["threshold"],
-        temperature=params["temperature"],
-        top_p=params["top_p"],
-        other_top_k=10,
-        cache_key=f"wheel:{session.pk}",
-    )
     ranked = dist["above_threshold_tokens"] + dist["other_category"]["sample_tokens"]
     rng = random.Random(f"{session.pk}:{len(ids)}")
     lower = ranked[OPTIONS_TOP:]
@@ -80,7 +69,7 @@ def guess(session: WheelSession, user, data: dict) -> dict:
         threshold=params["threshold"],
         temperature=params["temperature"],
         top_p=params["top_p"],
-        cache_key=f"wheel:{session.pk}",
+        cache_key=cache_key(session),
     )
     try:
         with transaction.atomic():  # a savepoint: a refused guess leaves the request's transaction usable

@@ -92,7 +92,7 @@ def require_prompt(session: WheelSession):
         )
 
 
-def _cache_key(session: WheelSession) -> str:
+def cache_key(session: WheelSession) -> str:
     return f"wheel:{session.pk}"
 
 
@@ -185,22 +185,26 @@ def set_prompt(session: WheelSession, prompt: str) -> dict:
     }
 
 
+def distribution(session: WheelSession, params: dict, other_top_k: int | None = None) -> dict:
+    """The wheel at the session's context and ``params`` (from the session's KV cache)."""
+    require_prompt(session)
+    return model_call(
+        client.distribution,
+        session.model_name,
+        context_ids(session),
+        threshold=params["threshold"],
+        temperature=params["temperature"],
+        top_p=params["top_p"],
+        other_top_k=params["other_top_k"] if other_top_k is None else other_top_k,
+        cache_key=cache_key(session),
+    )
+
+
 def next_token_probs(session: WheelSession, sent: dict) -> dict:
     """The distribution at ``sent``'s parameters; values not sent take the
     class's (or the site's) defaults, sent ones are held to the class."""
     params = policy.wheel_params(policy.rules_for_object(session), **sent)
-    require_prompt(session)
-    ids = context_ids(session)
-    result = model_call(
-        client.distribution,
-        session.model_name,
-        ids,
-        threshold=params["threshold"],
-        temperature=params["temperature"],
-        top_p=params["top_p"],
-        other_top_k=params["other_top_k"],
-        cache_key=_cache_key(session),
-    )
+    result = distribution(session, params)
     # Remembered for append-token; no write when nothing changes (a new
     # session asking with the defaults already has them).
     if session_params(session) != params:
@@ -255,7 +259,7 @@ def append_token(session: WheelSession, data: dict) -> dict:
         temperature=params["temperature"],
         top_p=params["top_p"],
         seed=seed,
-        cache_key=_cache_key(session),
+        cache_key=cache_key(session),
     )
     new_text = model_call(client.decode, session.model_name, ids + [chosen["token_id"]])
     previous_text = session.current_text
