@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -306,7 +307,8 @@ class ProductionStack:
             raise RuntimeError(f"the production stack needs PostgreSQL and Redis: {problem}")
         self.database_url = create_database(pg, prefix="tokenwheel_bench")
         prefix = f"tw-bench-{os.getpid()}-{int(time.time())}:"
-        self.env = base_env(self.database_url, redis, prefix, MODELWORKER_LOG_LEVEL="WARNING", **self.extra_env)
+        # (the workers log at INFO: start_stack waits for their "ready" line)
+        self.env = base_env(self.database_url, redis, prefix, **self.extra_env)
         try:
             self.stacks.append(start_stack(self.env, self.workdir, "web0", workers=self.workers))
             for i in range(1, self.daphnes):
@@ -355,3 +357,50 @@ class ProductionStack:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# --------------------------------------------------------------------------- profiles
+
+# Where a server's time goes: a sampled stack counts for the first group
+# (in this order) one of whose keys appears in any of its frames.
+PROFILE_GROUPS = [
+    ("model forward (torch)", ("forward (transformers/", "torch/nn/modules")),
+    ("probability maths", ("modelworker/sampling", "modelworker/engine/ops", "sampling.py")),
+    ("SQLite / ORM", ("sqlite3/base.py", "django/db/")),
+    ("throttles", ("throttl",)),
+    ("JSON and rendering", ("json", "renderers.py", "serializers")),
+    ("Django / DRF request handling", ("django/", "rest_framework/")),
+    ("daphne / twisted / asyncio", ("daphne/", "twisted/", "asyncio/", "asgiref/")),
+]
+
+
+def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    """Sample ``pid`` (all threads, without pausing it) for ``seconds``; collapsed stacks to ``out``."""
+    return subprocess.Popen(
+        [str(VENV_BIN / "py-spy"), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "--nonblocking",
+         "-f", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def profile_summary(path: Path, top: int = 25) -> dict:
+    """Share of samples per group of PROFILE_GROUPS, and the functions with the most self time."""
+    groups, leaves, total = {}, {}, 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        group = next((name for name, keys in PROFILE_GROUPS if any(k in f for f in frames for k in keys)), "other")
+        groups[group] = groups.get(group, 0) + n
+        leaf = re.sub(r":\d+\)$", ")", frames[-1])  # per function, not per line
+        leaves[leaf] = leaves.get(leaf, 0) + n
+    share = lambda n: round(100 * n / total, 1) if total else 0.0  # noqa: E731
+    return {
+        "samples": total,
+        "groups_percent": {name: share(n) for name, n in sorted(groups.items(), key=lambda kv: -kv[1])},
+        "top_self_percent": {f: share(n) for f, n in sorted(leaves.items(), key=lambda kv: -kv[1])[:top]},
+    }

@@ -53,7 +53,7 @@ sys.path.insert(0, str(HERE))
 
 import httpx  # noqa: E402
 
-from _server import ProductionStack, Server, machine_load, wait_for_quiet, workdir  # noqa: E402
+from _server import ProductionStack, Server, exclusive, machine_load, profile_summary, py_spy, wait_for_quiet, workdir  # noqa: E402
 from run import ms, pct  # noqa: E402  (the wheel benchmark's percentiles)
 from stream import WebSocket  # noqa: E402  (the benchmarks' small asyncio websocket client)
 
@@ -292,6 +292,8 @@ async def playground_run(ws_url, origin, streams=30, tokens=40, fast_tokens=48) 
 
 
 def git_commit() -> str:
+    if os.environ.get("BENCH_COMMIT"):  # a snapshot (git archive) of a commit has no .git
+        return os.environ["BENCH_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     except OSError:
@@ -308,12 +310,17 @@ def urls_of(target) -> list[str]:
     return target.urls if isinstance(target, ProductionStack) else [target.url]
 
 
-def measured(target, coroutine):
-    """Run ``coroutine`` with the machine's load, the server's and the client's CPU time around it."""
+def measured(target, coroutine, profile_to=None, seconds=0.0):
+    """Run ``coroutine`` with the machine's load, the server's and the client's
+    CPU time around it (and, given ``profile_to``, py-spy on the embedded server)."""
     before = {"uptime": uptime(), "load": machine_load()}
+    spy = py_spy(target.proc.pid, seconds, profile_to) if profile_to else None
     cpu0, own0 = target.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
     result = asyncio.run(coroutine)
     cpu1, own1 = target.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
+    if spy is not None:
+        spy.wait(timeout=seconds + 60)
+        result["profile"] = {"file": str(profile_to), **profile_summary(profile_to)}
     result["server_cpu_s"] = round(cpu1 - cpu0, 1)
     result["client_cpu_s"] = round(own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime, 1)
     result["load_before"] = before
@@ -325,7 +332,7 @@ def print_wheel(r):
     errors = ", ".join(f"{k}: {v}" for k, v in r["errors_by_status"].items()) or "0"
     print(
         f"  N={r['students']:>3}: {r['steps_per_s']:6.1f} steps/s  step p50 {r['step']['p50_ms']} ms  "
-        f"p95 {r['step']['p95_ms']} ms  errors {errors}  (server CPU {r['server_cpu_s']} s, "
+        f"p95 {r['step']['p95_ms']} ms  errors {errors}  (server CPU {r['server_cpu_ms_per_step']} ms/step, "
         f"client CPU {r['client_cpu_s']} s, client loop lag p95 {r['client_loop_lag']['p95_ms']} ms)",
         flush=True,
     )
@@ -340,6 +347,7 @@ def main():
     parser.add_argument("--stack", choices=["embedded", "production"], default="embedded")
     parser.add_argument("--daphnes", type=int, default=2, help="production: daphne processes")
     parser.add_argument("--workers", type=int, default=2, help="production: runworker model-worker processes")
+    parser.add_argument("--profile", action="store_true", help="py-spy the embedded server during each run (collapsed stacks beside the JSON)")
     parser.add_argument("--no-playground", action="store_true")
     parser.add_argument("--playground-only", action="store_true")
     parser.add_argument("--wait-quiet", type=float, default=300.0, help="wait up to this long for a quiet machine before each run")
@@ -373,14 +381,24 @@ def main():
     def save():
         out.write_text(json.dumps(report, indent=2) + "\n")
 
+    with exclusive() as locked:  # never beside another benchmark that takes the lock
+        report["had_benchmark_lock"] = locked
+        run_all(args, sizes, work, template, report, save, out)
+    print(f"written {out}", flush=True)
+
+
+def run_all(args, sizes, work, template, report, save, out):
     for n in sizes:
         waited = wait_for_quiet(args.wait_quiet)
         target = start_target(args, f"wheel-{n}", work, template)
         try:
-            result = measured(target, wheel_run(urls_of(target), n, args.seconds, args.seed))
+            profile = out.with_name(f"{out.stem}-profile-{n}.txt") if args.profile else None
+            run = wheel_run(urls_of(target), n, args.seconds, args.seed)
+            result = measured(target, run, profile, RAMP_S + args.seconds)
         finally:
             target.stop()
         result["waited_for_quiet_s"] = waited
+        result["server_cpu_ms_per_step"] = round(1000 * result["server_cpu_s"] / result["steps"], 1) if result["steps"] else None
         report["wheel"].append(result)
         print_wheel(result)
         save()
@@ -402,7 +420,6 @@ def main():
             flush=True,
         )
         save()
-    print(f"written {out}", flush=True)
 
 
 if __name__ == "__main__":
