@@ -53,8 +53,16 @@ def export(session, fmt):
 
 
 def data(session) -> dict:
+    """Everything stored about the session: its export, and every token it
+    ever held, undone and reset ones included (kept for usage review)."""
     body, _, _ = reports.export(session, "json")
-    return json.loads(body)
+    stored = json.loads(body)
+    fields = [*reports.EXPORT_COLUMNS, "undone_at", "removed_by"]
+    stored["all_token_events"] = [
+        {f: (v.isoformat() if hasattr(v, "isoformat") else v) for f in fields for v in [getattr(e, f)]}
+        for e in session.events.order_by("selected_at", "position")
+    ]
+    return stored
 
 
 def start_lesson(user, classroom, lesson, rules) -> str:

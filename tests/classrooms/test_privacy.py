@@ -213,3 +213,13 @@ def test_a_logged_exception_keeps_its_traceback_but_not_its_message(settings):
     assert "Traceback (most recent call last)" in written and "ValueError" in written and "KeyError" in written
     assert "test_privacy.py" in written  # where it happened
     assert "quokka" not in written.lower()
+
+
+def test_the_download_holds_undone_tokens_too(people, client_for, wheel_run):
+    client = client_for("student")
+    assert post_json(client, f"/api/sessions/{wheel_run.pk}/undo").status_code == 200
+    data = json.loads(client.get("/accounts/data.json").content)
+    (session,) = data["runs"]["wheel"]
+    assert len(session["token_history"]) == 1
+    held = session["all_token_events"]
+    assert len(held) == 2 and [e["removed_by"] for e in held] == ["", "undo"]
