@@ -5,6 +5,7 @@
 // branches collapse. Colours and fonts are attributes, not CSS, so the
 // exported file looks the same on its own.
 
+import { pressable } from "../shared/pressable.js";
 import { appendVisible, percent } from "../shared/token-format.js";
 import { GEOMETRY, edgePath, edgeWidth, layoutTree } from "./tree-layout.js";
 
@@ -28,19 +29,6 @@ function describeNode(node, shown, isRoot) {
   const choice = node.greedy ? "the model's top choice (greedy)" : "not the model's top choice";
   const more = node.truncated ? " More below: show the tree from here to see it." : "";
   return `${shown}: the model's probability and the students who took it; ${choice}.${more}`;
-}
-
-function interactive(g, label, onActivate) {
-  g.setAttribute("tabindex", "0");
-  g.setAttribute("role", "button");
-  g.setAttribute("aria-label", label);
-  g.addEventListener("click", onActivate);
-  g.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") {
-      event.preventDefault();
-      onActivate();
-    }
-  });
 }
 
 function drawEdge(parentItem, item, students, layer) {
@@ -103,7 +91,7 @@ function drawNode(item, { students, rootDepth, rootLabel, onSelect, selectedKey 
   }
   const label = describeNode(node, `${title.textContent} ${line}`, isRoot);
   el("title", {}, g).textContent = label;
-  interactive(g, label, () => onSelect(item));
+  pressable(g, label, () => onSelect(item));
 }
 
 function drawMore(item, { onMore }, edges, layer) {
@@ -117,7 +105,7 @@ function drawMore(item, { onMore }, edges, layer) {
   el("tspan", { x: item.x + 8, dy: 16, fill: INK.muted, "font-size": 11 }, text).textContent = plural(item.count, "student");
   const label = `… ${item.branches} more ${plural(item.count, "student")}: show more branches`;
   el("title", {}, g).textContent = label;
-  interactive(g, label, onMore);
+  pressable(g, label, onMore);
 }
 
 // Draw tree.json (`tree`) into `container`, replacing what was there.

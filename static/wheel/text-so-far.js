@@ -2,6 +2,7 @@
 // probability, with a tooltip (and a line below on focus or tap) saying how it
 // was chosen. Also the small token chips the compare panel reuses.
 
+import { pressable } from "../shared/pressable.js";
 import { inlineToken, percent, probabilityColor, visibleToken } from "../shared/token-format.js";
 import { state, ui } from "./page.js";
 import { updateButtons } from "./status.js";
@@ -48,21 +49,12 @@ export function renderText() {
     span.dataset.method = item.method || "";
     span.dataset.position = String(item.position ?? "");
     span.dataset.tip = tokenTip(item);
-    // A button: pressing it (or focusing it) says how the token was chosen.
-    span.tabIndex = 0;
-    span.setAttribute("role", "button");
-    span.setAttribute("aria-label", tokenTip(item));
     span.style.setProperty("--tok", probabilityColor(item.probability));
     span.textContent = inlineToken(item.token_text);
+    // A button: pressing it (or focusing it) says how the token was chosen.
     const detail = () => (ui.tokenDetail.textContent = `Token ${item.position ?? ""}: ${tokenTip(item)}.`);
+    pressable(span, tokenTip(item), detail);
     span.addEventListener("focus", detail);
-    span.addEventListener("click", detail);
-    span.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        detail();
-      }
-    });
     ui.text.append(span);
   }
   updateButtons();

@@ -5,6 +5,7 @@
 // rotor (segments + labels) is turned by `rotation` degrees; the pointer does
 // not turn, so it points at wheel angle `-rotation` (mod 360).
 
+import { pressable } from "../shared/pressable.js";
 import { appendVisible, percent, visibleToken } from "../shared/token-format.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -136,24 +137,19 @@ export class WheelView {
         "data-probability": String(s.probability),
         "data-start-angle": s.start.toFixed(4),
         "data-end-angle": s.end.toFixed(4),
-        tabindex: "0",
-        role: "button",
-        "aria-label": s.isOther
-          ? `Other: ${percent(s.probability)}, ${s.tokenCount.toLocaleString("en-US")} tokens. Press Enter to draw one of them.`
-          : `${name}: ${percent(s.probability)}. Press Enter to add it.`,
         "data-tip": s.isOther
           ? `Other · ${percent(s.probability)} · ${s.tokenCount.toLocaleString("en-US")} tokens below the threshold. Click to draw one at random.`
           : `${name} · ${percent(s.probability)} · token #${s.tokenId}. Click to add it.`,
       },
       slices
     );
-    path.addEventListener("click", () => this._choose(s));
-    path.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        this._choose(s);
-      }
-    });
+    pressable(
+      path,
+      s.isOther
+        ? `Other: ${percent(s.probability)}, ${s.tokenCount.toLocaleString("en-US")} tokens. Press Enter to draw one of them.`
+        : `${name}: ${percent(s.probability)}. Press Enter to add it.`,
+      () => this._choose(s)
+    );
     s.el = path;
 
     // Labels only where they fit; thinner segments live in the legend and tooltip.
