@@ -19,6 +19,7 @@ from .services import context_ids, history, model_call, require_prompt, session_
 
 def session_state(session: WheelSession) -> dict:
     token_history = history(session)
+    guesses = list(session.guesses.all())
     return {
         "session_id": session.id,
         "model_name": session.model_name,
@@ -34,7 +35,8 @@ def session_state(session: WheelSession) -> dict:
         "created_at": session.created_at,
         "last_accessed": session.last_accessed,
         "seed": session.seed,
-        "guesses": list(session.guesses.all()),
+        "guesses": guesses,
+        "current_guess": next((g for g in guesses if g.context_ids == context_ids(session)), None),
         "predict_score": predict.score(session),
     }
 

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from django.db.models import Count, Q
 
 from classrooms import policy, runkinds, tree
+from classrooms.models import Membership
 from modelworker import client
 
 from . import reports, services
@@ -89,9 +90,10 @@ def lesson_paths(classroom, lesson, model_name, prompt_ids):
     """Each student's paths from the lesson's prompt: (student id, [Step, ...])
     per wheel session of theirs in the lesson that starts at that prompt."""
     prompt_ids = list(prompt_ids)
+    students = Membership.objects.filter(classroom=classroom, role=Membership.STUDENT).values("user_id")
     sessions = WheelSession.objects.filter(
-        classroom=classroom, lesson=lesson, owner__isnull=False, model_name=model_name
-    ).prefetch_related("events")
+        classroom=classroom, lesson=lesson, owner__in=students, model_name=model_name
+    ).prefetch_related("events")  # the class's students only: an instructor's node openings are not paths
     paths = []
     texts = {}
     for session in sessions:

@@ -215,6 +215,7 @@ class SessionOut(serializers.Serializer):
     last_accessed = serializers.DateTimeField()
     seed = serializers.IntegerField(allow_null=True)
     guesses = GuessOut(many=True)
+    current_guess = GuessOut(allow_null=True, help_text="The guess made at the current text, if any.")
     predict_score = ScoreOut()
 
 

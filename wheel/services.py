@@ -151,7 +151,7 @@ def set_seed(session: WheelSession, seed: int | None) -> WheelSession:
     return session
 
 
-def start_session(request, model_name: str | None, classroom_id=..., lesson_id=None, seed=None) -> WheelSession:
+def start_session(request, model_name: str | None, classroom_id=..., lesson_id=None, seed=...) -> WheelSession:
     """A new session where the request is made: the class (and lesson) the
     body names, else the class picked in the header; that class decides which
     models may be used and the starting parameters."""
@@ -160,7 +160,7 @@ def start_session(request, model_name: str | None, classroom_id=..., lesson_id=N
     )
     model_name = policy.check_model(rules, model_name)
     params = policy.wheel_params(rules) if classroom else None
-    seed = rules.seed if seed is None else seed  # a lesson's class seed unless the request gives one
+    seed = rules.seed if seed is ... else seed  # a lesson's class seed unless the request gives one (null: none)
     return create_session(request.user, model_name, classroom, lesson, params, seed=seed)
 
 

@@ -39,7 +39,7 @@ class SessionListView(APIView):
         data = _validated(s.CreateSessionIn, request.data if request.data is not None else {})
         body = request.data if isinstance(request.data, dict) else {}
         session = services.start_session(
-            request, data.get("model_name"), body.get("classroom_id", ...), body.get("lesson_id"), data.get("seed")
+            request, data.get("model_name"), body.get("classroom_id", ...), body.get("lesson_id"), data.get("seed", ...)
         )
         return Response(s.SessionCreatedOut(session).data, status=status.HTTP_201_CREATED)
 

@@ -69,6 +69,8 @@ def test_three_students_on_different_paths_make_three_branches(people, client_fo
     )
     sid = opened["Location"].split("session=")[1]
     assert client_for("instructor").get(f"/api/sessions/{sid}").json()["current_text"] == "The cat sat on the mat"
+    post_json(client_for("instructor"), f"/api/sessions/{sid}/append-token", {"token_text": " again"})
+    assert client_for("instructor").get(url).json()["students"] == 3  # the teacher's own paths are not the class's
 
 
 @pytest.mark.django_db
@@ -134,3 +136,9 @@ def test_a_lessons_class_seed_gives_two_students_the_same_tokens(people, client_
         ]
 
     assert spins("student") == spins("classmate")
+    # A student may opt out of the class seed by creating the session with "seed": null.
+    client = client_for("student")
+    opted_out = post_json(client, "/api/sessions", {"lesson_id": people.lesson.pk, "seed": None}).json()["session_id"]
+    assert client.get(f"/api/sessions/{opted_out}").json()["seed"] is None
+    seeded = post_json(client, "/api/sessions", {"lesson_id": people.lesson.pk}).json()["session_id"]
+    assert client.get(f"/api/sessions/{seeded}").json()["seed"] == 42

@@ -119,3 +119,14 @@ def test_an_event_records_whether_the_choice_was_greedy(api):
     post(api, f"/api/sessions/{sid}/append-token", {"token_id": top["token_id"]})
     event = TokenEvent.objects.get(session_id=sid)
     assert event.greedy_token_id == top["token_id"]
+
+
+def test_the_state_says_which_guess_belongs_to_the_current_text(api):
+    sid = new_session(api)
+    assert api.get(f"/api/sessions/{sid}").json()["current_guess"] is None
+    post(api, f"/api/sessions/{sid}/guess", {"token_text": " mat"})
+    assert api.get(f"/api/sessions/{sid}").json()["current_guess"]["token_text"] == " mat"
+    post(api, f"/api/sessions/{sid}/append-token", {"token_text": " floor"})
+    assert api.get(f"/api/sessions/{sid}").json()["current_guess"] is None  # a new step, no guess yet
+    post(api, f"/api/sessions/{sid}/undo")
+    assert api.get(f"/api/sessions/{sid}").json()["current_guess"]["token_text"] == " mat"
