@@ -73,9 +73,8 @@ export function adoptGuesses(session) {
     if (item.guess) guesses.set(keyOf(session.session_id, prompt, ids), item.guess);
     ids.push(item.token_id);
   }
-  // The step on screen: its guess, if one was made (the latest at this position).
-  const here = (session.guesses || []).filter((g) => g.position === ids.length).pop();
-  if (here) guesses.set(keyOf(session.session_id, prompt, ids), here);
+  // The step on screen: its guess, if one was made at exactly this text.
+  if (session.current_guess) guesses.set(keyOf(session.session_id, prompt, ids), session.current_guess);
   score = session.predict_score || null;
   renderScore();
 }
@@ -176,7 +175,7 @@ async function recover(key) {
     fail("predict", err);
     return;
   }
-  const here = (session.guesses || []).filter((g) => g.position === state.history.length).pop();
+  const here = session.current_guess;
   score = session.predict_score || score;
   renderScore();
   if (!here || key !== currentKey()) {
