@@ -53,6 +53,27 @@ def a_class_with_a_lesson(django_user_model):
     return teacher, classroom, lesson
 
 
+def play_to_the_end(page, status, attempts=5):
+    """Play until the status line says ``status`` (the run ended), pressing
+    Play again when the drawer's 5 s watchdog paused a slow run. Returns how
+    many times the run was paused that way."""
+    pauses = 0
+    for _ in range(attempts):
+        page.wait_for_function(
+            """status => document.getElementById('pg-status').textContent === status
+                || (document.getElementById('pg-error').textContent
+                    && !['starting', 'playing'].includes(document.getElementById('playground-drawer').dataset.state))""",
+            arg=status,
+            timeout=120_000,
+        )
+        if page.get_by_test_id("playground-status").inner_text() == status:
+            return pauses
+        expect(page.get_by_test_id("playground-error")).to_contain_text("timed out")
+        pauses += 1
+        page.get_by_test_id("playground-play").click()
+    raise AssertionError(f"the run did not end after {attempts} tries")
+
+
 def play_until_tokens_arrive(page, attempts=5):
     """Press Play until the drawer shows generated tokens. On a busy machine
     (the model on 2 shared cores) a first token can take over the drawer's

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .axe_scan import axe_violations, describe
-from .site_tour import PROMPT, play_until_tokens_arrive, tour, wheel_ready
+from .site_tour import PROMPT, play_to_the_end, play_until_tokens_arrive, tour, wheel_ready
 
 pytestmark = pytest.mark.browser
 
@@ -86,18 +86,19 @@ def test_streamed_tokens_are_announced_politely_a_few_at_a_time(page):
     assert announcer.evaluate(LIVE) == "polite"
     page.evaluate(RECORD_ANNOUNCEMENTS)
     play_until_tokens_arrive(page)
-    expect(page.get_by_test_id("playground-status")).to_have_text("✓ Reached max length (20 tokens)", timeout=60_000)
+    pauses = play_to_the_end(page, "✓ Reached max length (20 tokens)")
 
     said = page.evaluate("() => window.__said")
     tokens = page.locator('[data-testid="playground-output"] .pg-gen').all_text_contents()
     assert len(tokens) == 20
     # Every token is heard, in order, none twice...
     assert "".join(text for _, text in said) == "".join(tokens)
-    # ...gathered into a few phrases at least 2 s apart (the last one comes when
-    # the stream ends), not 30 interruptions.
+    # ...gathered into a few phrases at least 2 s apart, not 20 interruptions
+    # (what is gathered is said at once when the stream ends, or pauses: a busy
+    # machine can make the drawer pause a slow run).
     assert 2 <= len(said) <= len(tokens) / 2, said
-    gaps = [b[0] - a[0] for a, b in zip(said, said[1:-1])]
-    assert all(gap >= 1900 for gap in gaps), gaps
+    gaps = [b[0] - a[0] for a, b in zip(said, said[1:])]
+    assert sum(gap < 1900 for gap in gaps) <= 1 + pauses, gaps
 
 
 # --------------------------------------------------------------------------- keyboard
