@@ -47,10 +47,10 @@ test: install
 
 # Everything but the browser and production tests, on a 2-layer model with
 # SmolLM2's tokenizer wherever the real model's numbers do not matter
-# (tests marked real_model still get SmolLM2-135M): under a minute.
+# (tests marked real_model still get SmolLM2-135M), on every core: under a minute.
 test-fast: install
 	@$(VENV)/bin/lint-imports --no-cache
-	@$(VENV)/bin/pytest --test-model=tiny --ignore=tests/browser --ignore=tests/production $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest --test-model=tiny -n auto --dist loadgroup --ignore=tests/browser --ignore=tests/production $(PYTEST_ARGS)
 
 bench: migrate
 	@$(PY) benchmarks/run.py

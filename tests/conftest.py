@@ -151,3 +151,8 @@ def pytest_collection_modifyitems(config, items):
     # as long as its (session-scoped) browser lives; an async test collected
     # after it could not start its own loop. Browser tests therefore run last.
     items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))
+    if _tiny_session(config) and config.pluginmanager.hasplugin("xdist"):
+        # Under `-n ... --dist loadgroup`, one worker loads SmolLM2-135M for all of them.
+        for item in items:
+            if item.get_closest_marker("real_model"):
+                item.add_marker(pytest.mark.xdist_group("real_model"))
