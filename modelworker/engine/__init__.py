@@ -10,13 +10,17 @@ One job a module:
 * :mod:`.loading`: tokenizer and weights (a GGUF file is converted once);
 * :mod:`.caches`: the logits LRU and the KV store;
 * :mod:`.padded_forward`: one forward over rows with their own pasts;
+* :mod:`.batch_maths`: the probability maths of a forward's rows;
+* :mod:`.pacing`: when a forward starts, and when a request is refused (busy);
 * :mod:`.batcher`: the queue in front of the forward, per model;
 * :mod:`.model`: a loaded model, its tokenizer and its batcher;
 * :mod:`.ops` and :mod:`.wire`: the operations and their field names;
 * :mod:`.service`: the :class:`Engine` of the process, :func:`get_engine`.
 
-Forward passes of every model run on one thread; the probability maths on
-the requesting thread, with one torch thread (see :mod:`.tuning`).
+Forward passes of every model run on one thread, and each forward's
+probability maths right after it on the same thread; request threads run no
+torch work but the maths of a logits-cache hit, on one torch thread (see
+:mod:`.tuning`).
 """
 
 from . import tuning

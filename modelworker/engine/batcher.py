@@ -149,7 +149,13 @@ class Batcher:
             jobs = [job for job in jobs if job is not _STOP]
             started = time.monotonic()
             try:
-                tuning.forward_thread().submit(self._process, jobs).result()
+                running = tuning.forward_thread().submit(self._process, jobs)
+            except RuntimeError:  # the interpreter is exiting: its executors take no more work
+                for job in jobs:
+                    self._queue.put(job)
+                return self._fail_queued()
+            try:
+                running.result()
             except Exception as exc:  # never let the batcher thread die
                 log.exception("forward pass failed")
                 for job in jobs:

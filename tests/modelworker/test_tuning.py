@@ -31,9 +31,10 @@ def test_the_configured_thread_count_holds_before_torch_is_first_used():
 
 
 def test_the_probability_maths_leaves_the_cores_to_the_forward(smol, engine):
-    """Each request thread does its softmax on one torch thread; the forward
-    thread keeps the configured count. Left at two, every request thread kept
-    an OpenMP team and a token's forward took ~50 ms instead of ~28 ms."""
+    """A request thread runs torch (the maths of a logits-cache hit) on one
+    thread; the forward thread keeps the configured count. Left at two, every
+    request thread kept an OpenMP team and a token's forward took ~50 ms
+    instead of ~28 ms."""
     real = PaddedForward(smol.model)
     seen = []
 
