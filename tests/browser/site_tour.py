@@ -4,7 +4,8 @@ tests/browser/test_content_security_policy.py watches for CSP violations).
 
 ``tour(new_context, daphne_server, django_user_model)`` is a generator: it brings a page to
 one state, yields ``(name, page)``, and goes on to the next when the caller
-has checked it. It visits, as people do:
+has checked it; at the end it fails if any page had an uncaught script error.
+It visits, as people do:
 
 * anonymous: the wheel before a prompt and with an error shown, sign-in, sign-up;
 * an instructor who is also staff, signed in: the wheel drawn, the wheel after
@@ -78,9 +79,11 @@ def play_until_tokens_arrive(page, attempts=5):
     """Press Play until the drawer shows generated tokens. On a busy machine
     (the model on 2 shared cores) a first token can take over the drawer's
     5 s watchdog, which pauses the run with a message: Play again continues."""
-    for _ in range(attempts):
-        play = page.get_by_test_id("playground-play")
-        if play.is_enabled():  # (not while a late answer has it playing again)
+    play = page.get_by_test_id("playground-play")
+    for attempt in range(attempts):
+        # The first press waits for Play to be offered (the model list comes over
+        # the socket); a later one not while a late answer has it playing again.
+        if attempt == 0 or play.is_enabled():
             play.click()
         page.wait_for_function(
             """() => document.querySelectorAll('#pg-output .pg-gen').length > 1
@@ -96,8 +99,16 @@ def play_until_tokens_arrive(page, attempts=5):
 
 
 def tour(new_context, daphne_server, django_user_model):
+    # Every page of the tour works without an uncaught script error.
+    errors = []
+
+    def watched(**options):
+        context = new_context(**options)
+        context.on("page", lambda p: p.on("pageerror", lambda exc: errors.append(f"{p.url}: {exc}")))
+        return context
+
     # ---- anonymous
-    page = new_context(reduced_motion="reduce").new_page()
+    page = watched(reduced_motion="reduce").new_page()
     page.goto("/")
     expect(page.locator("#wheel-app")).to_have_attribute("data-booted", "true")
     yield "wheel, before a prompt", page
@@ -115,7 +126,7 @@ def tour(new_context, daphne_server, django_user_model):
 
     # ---- a staff instructor
     teacher, classroom, lesson = a_class_with_a_lesson(django_user_model)
-    page = signed_in_page(new_context, daphne_server, teacher)
+    page = signed_in_page(watched, daphne_server, teacher)
     page.goto("/")
     expect(page.get_by_test_id("sign-out")).to_be_visible()
     page.get_by_test_id("prompt-input").fill(PROMPT)
@@ -165,3 +176,4 @@ def tour(new_context, daphne_server, django_user_model):
     page.goto("/admin/")
     expect(page.locator("#site-name")).to_be_visible()
     yield "admin", page
+    assert not errors, errors
