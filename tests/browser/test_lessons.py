@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+import os
 from pathlib import Path
 
 import pytest
@@ -60,10 +61,13 @@ def assert_accessible(page, state):
 
 
 def shot(locator, name):
-    """A picture of one part of the page for the README (docs/)."""
-    DOCS.mkdir(exist_ok=True)
+    """A picture of one part of the page: into test-artifacts/, and with
+    UPDATE_DOCS_SCREENSHOT=1 into docs/ for the README (a test run does not
+    rewrite tracked files)."""
+    folder = DOCS if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1" else DOCS.parent / "test-artifacts"
+    folder.mkdir(exist_ok=True)
     locator.page.evaluate("document.querySelector('.site-header').style.position = 'static'")  # not over the part
-    locator.screenshot(path=str(DOCS / name))
+    locator.screenshot(path=str(folder / name))
 
 
 # --------------------------------------------------------------------------- predict, then reveal
