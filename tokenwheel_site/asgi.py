@@ -4,7 +4,8 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tokenwheel_site.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+# Django's handler, but the middleware and the (sync) view run in one thread switch.
+from tokenwheel_site.asgi_handler import get_asgi_application  # noqa: E402
 
 # Django must be set up before any consumer (or model) import.
 django_asgi_app = get_asgi_application()

@@ -171,3 +171,14 @@ def test_a_database_file_created_again_is_never_served_by_an_old_connection(data
     fresh.executescript("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('new file');")
     fresh.close()
     assert on_thread(lambda: request(database, "SELECT text FROM notes"))[1] == [[("new file",)]]
+
+
+def test_a_connection_left_with_foreign_keys_off_is_not_handed_on(database):
+    def switch_off_and_leave():
+        conn = database["default"]
+        conn.ensure_connection()
+        conn.disable_constraint_checking()  # as a migration does, then it fails before switching back
+        conn.close()
+
+    on_thread(switch_off_and_leave)
+    assert on_thread(lambda: request(database, "PRAGMA foreign_keys"))[1] == [[(1,)]]

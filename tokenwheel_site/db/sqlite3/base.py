@@ -118,30 +118,38 @@ class DatabaseWrapper(base.DatabaseWrapper):
         path = self._pool_path(conn_params["database"])
         if path is None:
             return super().get_new_connection(conn_params)
+        # One stat per request: under load every call that lets go of the GIL
+        # (a stat, a statement) waits to get it back.
         identity = _identity(path)
         conn = POOL.take(path, identity)
         if conn is None:
             conn = super().get_new_connection(conn_params)
             identity = identity or _identity(path)  # the file may have just been created
-        else:
-            # Whatever a previous holder switched off (constraint checks during a migration).
-            conn.execute("PRAGMA foreign_keys = ON")
         self._file_identity = identity
+        self._constraints_off = False
         return conn
+
+    def disable_constraint_checking(self):
+        self._constraints_off = True  # not pooled until switched back on
+        return super().disable_constraint_checking()
+
+    def enable_constraint_checking(self):
+        super().enable_constraint_checking()
+        self._constraints_off = False
 
     def _close(self):
         conn, path = self.connection, self._pool_path(self.settings_dict["NAME"])
         # Not inside atomic, not with autocommit off (Django drops those
-        # connections too), not once the file was deleted or replaced.
-        if conn is not None and path is not None and not self.in_atomic_block and self.autocommit:
-            identity = _identity(path)
-            if identity is not None and identity == self._file_identity:
-                try:
-                    if conn.in_transaction:
-                        conn.rollback()
-                except self.Database.Error:
-                    pass
-                else:
-                    if POOL.give(path, identity, conn, self.pool_size):
-                        return None
+        # connections too), not with foreign keys off. The file's identity is
+        # the one it was opened with: take() drops it if the file has changed.
+        pooled = not (self.in_atomic_block or not self.autocommit or getattr(self, "_constraints_off", False))
+        if conn is not None and path is not None and self._file_identity is not None and pooled:
+            try:
+                if conn.in_transaction:
+                    conn.rollback()
+            except self.Database.Error:
+                pass
+            else:
+                if POOL.give(path, self._file_identity, conn, self.pool_size):
+                    return None
         return super()._close()

@@ -1,0 +1,69 @@
+"""The wheel through the site's ASGI application, as daphne serves it: the
+middleware chain runs as one sync call (tokenwheel_site/asgi_handler.py), and
+every middleware still does its job."""
+
+import json
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+async def call(method, path, body=None, headers=()):
+    from tokenwheel_site.asgi import application
+
+    data = json.dumps(body).encode() if body is not None else b""
+    heads = [(b"host", b"testserver"), *headers]
+    if body is not None:
+        heads += [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    scope = {"type": "http", "http_version": "1.1", "method": method, "path": path, "raw_path": path.encode(),
+             "query_string": b"", "scheme": "http", "headers": heads, "client": ("203.0.113.7", 50000)}
+    talk = ApplicationCommunicator(application, scope)
+    await talk.send_input({"type": "http.request", "body": data})
+    start = await talk.receive_output(60)
+    response = {"status": start["status"], "headers": {k.decode().lower(): v.decode() for k, v in start["headers"]}, "body": b""}
+    while True:  # the body, in one message or streamed in several
+        part = await talk.receive_output(60)
+        response["body"] += part.get("body", b"")
+        if not part.get("more_body"):
+            return response
+
+
+async def test_a_wheel_step_goes_through_the_asgi_application(engine):
+    created = await call("POST", "/api/sessions", {})
+    assert created["status"] == 201, created["body"]
+    sid = json.loads(created["body"])["session_id"]
+    prompted = await call("POST", f"/api/sessions/{sid}/set-prompt", {"prompt": "Today in class we learned"})
+    assert prompted["status"] == 200, prompted["body"]
+    probs = await call("GET", f"/api/sessions/{sid}/next-token-probs")
+    assert probs["status"] == 200
+    token = json.loads(probs["body"])["above_threshold_tokens"][0]
+    appended = await call("POST", f"/api/sessions/{sid}/append-token", {"token_id": token["token_id"]})
+    assert appended["status"] == 200, appended["body"]
+    assert json.loads(appended["body"])["appended_token"]["token_id"] == token["token_id"]
+
+
+async def test_every_middleware_still_shapes_the_response():
+    page = await call("GET", "/")
+    assert page["status"] == 200
+    headers = page["headers"]
+    assert headers["x-frame-options"] == "DENY"  # clickjacking
+    assert headers["x-content-type-options"] == "nosniff"  # security
+    assert "content-security-policy" in headers  # the site's CSP
+    assert "csrftoken=" in headers.get("set-cookie", "")  # CSRF (the page's forms)
+    static = await call("GET", "/static/wheel/api.js")
+    assert static["status"] == 200 and b"export" in static["body"]  # WhiteNoise
+
+
+async def test_errors_and_throttles_answer_as_json_through_it(monkeypatch):
+    from wheel.throttles import SessionRateThrottle
+
+    missing = await call("GET", "/api/sessions/00000000-0000-4000-8000-000000000000")
+    assert missing["status"] == 404
+    assert json.loads(missing["body"])["error"] == "Session not found"
+    monkeypatch.setattr(SessionRateThrottle, "THROTTLE_RATES", {"session": "1/min"})
+    await call("GET", "/api/sessions/00000000-0000-4000-8000-000000000001")
+    refused = await call("GET", "/api/sessions/00000000-0000-4000-8000-000000000001")
+    assert refused["status"] == 429
+    assert int(refused["headers"]["retry-after"]) > 0
