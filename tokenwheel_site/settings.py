@@ -124,7 +124,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------
-# SQLite (WAL, IMMEDIATE transactions) by default; DATABASE_URL for PostgreSQL.
+# SQLite by default; DATABASE_URL for PostgreSQL (or another SQLite file).
 SQLITE_PATH = os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
