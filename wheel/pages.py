@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from classrooms import policy, runs
+from classrooms import page_rules, runs
 from common.errors import AppError
 from common.http import json_error
 from modelworker import client
@@ -47,7 +47,7 @@ def page_limits(overrides=None):
 def wheel_page(request):
     # In a class, the sliders offer only what the class allows (the API enforces it too).
     session = _session_or_none(request.GET.get("session"))
-    return render(request, "wheel/wheel.html", {"wheel_config": page_limits(policy.page_overrides(request, session))})
+    return render(request, "wheel/wheel.html", {"wheel_config": page_limits(page_rules.page_overrides(request, session))})
 
 
 def _session_or_none(session_id):
