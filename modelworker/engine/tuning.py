@@ -38,6 +38,13 @@ def tune_process() -> None:
         log.debug("torch was imported before the engine: OMP_NUM_THREADS is left to torch.set_num_threads")
     else:
         os.environ.setdefault("OMP_NUM_THREADS", threads)
+        # OpenMP threads that sleep while they wait instead of spinning. With
+        # the cores shared (the web threads of this process, or anything else
+        # on the machine) a spinning thread burns the core its team-mate needs:
+        # on the 2-core VM at load 3-5 a one-token step took 207-307 ms
+        # spinning, 60-120 ms passive; a wheel step under 60 students cost
+        # 140 ms of CPU against 62 (benchmarks/capacity.py, README).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # The tokenizer's own thread pool would compete with the forwards (and
     # warns after a fork).
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -30,6 +30,16 @@ def test_the_configured_thread_count_holds_before_torch_is_first_used():
     assert out.stdout.split() == ["1", "1"]
 
 
+def test_openmp_threads_wait_passively_unless_the_environment_says_otherwise():
+    """Spinning OpenMP threads took 2-4x the CPU per step once the cores were shared."""
+    script = "import django; django.setup(); import modelworker.engine, os; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["DJANGO_SETTINGS_MODULE"] = "tokenwheel_site.test_settings"
+    default = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    chosen = subprocess.run([sys.executable, "-c", script], env={**env, "OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True, text=True, timeout=120)
+    assert (default.stdout.strip(), chosen.stdout.strip()) == ("PASSIVE", "ACTIVE"), default.stderr + chosen.stderr
+
+
 def test_the_probability_maths_leaves_the_cores_to_the_forward(smol, engine):
     """A request thread runs torch (the maths of a logits-cache hit) on one
     thread; the forward thread keeps the configured count. Left at two, every
