@@ -324,21 +324,24 @@ class ProductionStack:
     def urls(self) -> list[str]:
         return [s.base_url for s in self.stacks]
 
-    def pids(self) -> list[int]:
-        procs = [p for s in self.stacks for p in [s.daphne, *s.workers] if p is not None]
-        return [p.pid for p in procs if p.poll() is None]
-
-    def cpu_seconds(self) -> float:
+    def cpu_by_role(self) -> dict:
+        """CPU seconds used so far by the web processes (daphne) and the model workers."""
         import psutil
 
-        total = 0.0
-        for pid in self.pids():
-            try:
-                times = psutil.Process(pid).cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        roles = {"web": [s.daphne for s in self.stacks], "workers": [w for s in self.stacks for w in s.workers]}
+        used = {}
+        for role, procs in roles.items():
+            used[role] = 0.0
+            for proc in procs:
+                try:
+                    times = psutil.Process(proc.pid).cpu_times()
+                    used[role] += times.user + times.system
+                except (psutil.NoSuchProcess, AttributeError):
+                    pass
+        return used
+
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_by_role().values())
 
     def stop(self):
         from tests.production.stack import cleanup_prefix, drop_database
@@ -374,11 +377,13 @@ PROFILE_GROUPS = [
 ]
 
 
-def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen:
-    """Sample ``pid`` (all threads, without pausing it) for ``seconds``; collapsed stacks to ``out``."""
+def py_spy(pid: int, seconds: float, out: Path, gil: bool = False) -> subprocess.Popen:
+    """Sample ``pid`` (all threads, without pausing it) for ``seconds``; collapsed
+    stacks to ``out``. ``gil``: only the thread holding the GIL (Python's own CPU;
+    torch's kernels run without it)."""
     return subprocess.Popen(
         [str(VENV_BIN / "py-spy"), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "--nonblocking",
-         "-f", "raw", "-o", str(out)],
+         *(["--gil"] if gil else []), "-f", "raw", "-o", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )

@@ -217,9 +217,12 @@ async def wheel_run(urls, n, seconds, seed) -> dict:
 async def paced_stream(ws_url, origin, prompt, tokens, speed_ms, delay) -> dict:
     """A stream at ``speed_ms`` (None: the server's default): arrival times of its tokens."""
     await asyncio.sleep(delay)
-    ws = await WebSocket.connect(ws_url, origin)
+    arrivals, error, hello, t0 = [], None, None, time.perf_counter()
     try:
-        hello = None
+        ws = await WebSocket.connect(ws_url, origin)
+    except (OSError, RuntimeError) as exc:
+        return {"t0": t0, "arrivals": arrivals, "error": f"connect: {exc}", "limits": {}}
+    try:
         while True:
             msg = await ws.recv()
             if msg["type"] == "hello":
@@ -231,7 +234,6 @@ async def paced_stream(ws_url, origin, prompt, tokens, speed_ms, delay) -> dict:
             start["speed_ms"] = speed_ms
         t0 = time.perf_counter()
         await ws.send(start)
-        arrivals, error = [], None
         while True:
             msg = await ws.recv()
             if msg["type"] == "token":
@@ -241,8 +243,13 @@ async def paced_stream(ws_url, origin, prompt, tokens, speed_ms, delay) -> dict:
             elif msg["type"] == "error":
                 error = msg
                 break
+    except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
     finally:
-        await ws.close()
+        try:
+            await ws.close()
+        except OSError:
+            pass
     return {"t0": t0, "arrivals": arrivals, "error": error, "limits": (hello or {}).get("limits", {})}
 
 
@@ -310,14 +317,17 @@ def urls_of(target) -> list[str]:
     return target.urls if isinstance(target, ProductionStack) else [target.url]
 
 
-def measured(target, coroutine, profile_to=None, seconds=0.0):
+def measured(target, coroutine, profile_to=None, seconds=0.0, gil=False):
     """Run ``coroutine`` with the machine's load, the server's and the client's
     CPU time around it (and, given ``profile_to``, py-spy on the embedded server)."""
     before = {"uptime": uptime(), "load": machine_load()}
-    spy = py_spy(target.proc.pid, seconds, profile_to) if profile_to else None
+    spy = py_spy(target.proc.pid, seconds, profile_to, gil) if profile_to else None
+    roles0 = target.cpu_by_role() if hasattr(target, "cpu_by_role") else None
     cpu0, own0 = target.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
     result = asyncio.run(coroutine)
     cpu1, own1 = target.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
+    if roles0 is not None:  # production: the web processes' and the model workers' shares
+        result["server_cpu_s_by_role"] = {k: round(v - roles0[k], 1) for k, v in target.cpu_by_role().items()}
     if spy is not None:
         spy.wait(timeout=seconds + 60)
         result["profile"] = {"file": str(profile_to), **profile_summary(profile_to)}
@@ -347,7 +357,8 @@ def main():
     parser.add_argument("--stack", choices=["embedded", "production"], default="embedded")
     parser.add_argument("--daphnes", type=int, default=2, help="production: daphne processes")
     parser.add_argument("--workers", type=int, default=2, help="production: runworker model-worker processes")
-    parser.add_argument("--profile", action="store_true", help="py-spy the embedded server during each run (collapsed stacks beside the JSON)")
+    parser.add_argument("--profile", nargs="?", const="all", choices=["all", "gil"],
+                        help="py-spy the embedded server during each run (collapsed stacks beside the JSON); gil: GIL holders only")
     parser.add_argument("--no-playground", action="store_true")
     parser.add_argument("--playground-only", action="store_true")
     parser.add_argument("--wait-quiet", type=float, default=300.0, help="wait up to this long for a quiet machine before each run")
@@ -394,7 +405,7 @@ def run_all(args, sizes, work, template, report, save, out):
         try:
             profile = out.with_name(f"{out.stem}-profile-{n}.txt") if args.profile else None
             run = wheel_run(urls_of(target), n, args.seconds, args.seed)
-            result = measured(target, run, profile, RAMP_S + args.seconds)
+            result = measured(target, run, profile, RAMP_S + args.seconds, args.profile == "gil")
         finally:
             target.stop()
         result["waited_for_quiet_s"] = waited

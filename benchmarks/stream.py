@@ -113,6 +113,9 @@ class WebSocket:
             data = await self.reader.readexactly(n)
             if opcode == 0x1:
                 return json.loads(data)
+            if opcode == 0x9:  # a ping: answer it, or daphne drops the socket after its ping timeout (~50 s)
+                mask = os.urandom(4)
+                self.writer.write(bytes([0x8A, 0x80 | n]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
             if opcode == 0x8:
                 raise ConnectionError("the server closed the websocket")
 
