@@ -293,7 +293,8 @@ def append_token(session: WheelSession, data: dict) -> dict:
             locked.save(update_fields=["current_text", "last_accessed"])
     except IntegrityError:
         raise _conflict(session) from None
-    session.refresh_from_db()
+    # What was just written, without reading it back.
+    session.current_text, session.last_accessed = locked.current_text, locked.last_accessed
     if chosen["category"] == TokenEvent.CATEGORY_OTHER:
         metering.count(rules, session.owner, session.model_name, "wheel", other_picks=1)
     live.record_spin(session, event, ids)  # a spin on the class's live step reaches the projector
@@ -309,7 +310,8 @@ def append_token(session: WheelSession, data: dict) -> dict:
         response["landed_in"] = chosen["category"]
     if "other_category_info" in chosen:
         response["other_category_info"] = chosen["other_category_info"]
-    response["token_history"] = history(session)
+    # The history checked unchanged inside the transaction, plus the new token.
+    response["token_history"] = history(session, [*events, event])
     if warnings:
         response["warnings"] = warnings
     return response
