@@ -182,3 +182,92 @@ def test_a_connection_left_with_foreign_keys_off_is_not_handed_on(database):
 
     on_thread(switch_off_and_leave)
     assert on_thread(lambda: request(database, "PRAGMA foreign_keys"))[1] == [[(1,)]]
+
+
+# --------------------------------------------------------------------------- the queue of writers
+
+
+def _write_session():
+    from wheel.models import WheelSession
+
+    try:
+        WheelSession.objects.create(model_name="smollm2-135m")
+    finally:
+        from django.db import connection
+
+        connection.close()
+
+
+def _timed(fn):
+    import time
+
+    started = time.monotonic()
+    fn()
+    return time.monotonic() - started
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_whose_transaction_failed_lets_the_next_one_in_at_once():
+    from django.db import connection, transaction
+
+    from wheel.models import WheelSession
+
+    def fail_midway():
+        try:
+            with transaction.atomic():
+                WheelSession.objects.create(model_name="smollm2-135m")
+                raise RuntimeError("the request failed")
+        except RuntimeError:
+            pass
+        finally:
+            connection.close()
+
+    on_thread(fail_midway)
+    assert on_thread(lambda: _timed(_write_session)) < 2.0  # the queue's timeout is 5 s
+    assert WheelSession.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_closed_inside_a_transaction_lets_the_next_writer_in():
+    from django.db import connection, transaction
+
+    from wheel.models import WheelSession
+
+    def close_midway():
+        with transaction.atomic():
+            WheelSession.objects.create(model_name="smollm2-135m")
+            connection.close()  # the request's thread gives up its connection mid-way
+
+    on_thread(close_midway)
+    assert on_thread(lambda: _timed(_write_session)) < 2.0
+    assert WheelSession.objects.count() == 1  # the first write went with its transaction
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_wait_in_line_behind_a_transaction_and_give_up_after_the_busy_timeout(api):
+    from django.db import connection, transaction
+
+    from wheel.models import WheelSession
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            WheelSession.objects.create(model_name="smollm2-135m")
+            holding.set()
+            release.wait(30)
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        holding.wait(30)
+        connection.ensure_connection()
+        connection.busy_seconds = 0.5  # this test's patience, not the site's 5 s
+        refused = api.post("/api/sessions", {}, format="json")
+    finally:
+        release.set()
+        holder.join(30)
+    assert refused.status_code == 503
+    assert int(refused["Retry-After"]) > 0
+    assert api.post("/api/sessions", {}, format="json").status_code == 201

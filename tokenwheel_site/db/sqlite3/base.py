@@ -22,10 +22,13 @@ idle connections kept per database; 0 turns the pool off.
 
 import atexit
 import os
+import re
 import threading
 
 from django.db.backends.sqlite3 import base, creation
 from django.utils.asyncio import async_unsafe
+
+from . import writers
 
 
 class _Pool:
@@ -101,11 +104,50 @@ class DatabaseWrapper(base.DatabaseWrapper):
     creation_class = DatabaseCreation
     pool_size = 0
     _file_identity = None  # of the file the current connection has open
+    _writers = None  # this file's queue of writers (writers.py); None: SQLite's own locking only
+    _holds_writers = False
 
     def get_connection_params(self):
         params = super().get_connection_params()
         self.pool_size = int(params.pop("pool_size", 0))
+        timeout = re.search(r"busy_timeout\s*=\s*(\d+)", " ".join(self.init_commands))
+        self.busy_seconds = int(timeout.group(1)) / 1000 if timeout else params.get("timeout", 5.0)
+        queue = self.transaction_mode in ("IMMEDIATE", "EXCLUSIVE") and not self.is_in_memory_db()
+        self._writers = writers.lock_for(os.path.abspath(params["database"])) if queue else None
         return params
+
+    def create_cursor(self, name=None):
+        cursor = self.connection.cursor(factory=writers.QueuedCursor)
+        cursor.writers, cursor.timeout = self._writers, self.busy_seconds
+        return cursor
+
+    def _start_transaction_under_autocommit(self):
+        if self._writers is None:
+            return super()._start_transaction_under_autocommit()
+        writers.acquire(self._writers, self.busy_seconds)  # held until COMMIT or ROLLBACK
+        self._holds_writers = True
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            self._release_writers()
+            raise
+
+    def _release_writers(self):
+        if self._holds_writers:
+            self._holds_writers = False
+            self._writers.release()
+
+    def _commit(self):
+        try:
+            return super()._commit()
+        finally:
+            self._release_writers()
+
+    def _rollback(self):
+        try:
+            return super()._rollback()
+        finally:
+            self._release_writers()
 
     def _pool_path(self, database):
         # Files only: an in-memory database lives and dies with its connection.
@@ -138,6 +180,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self._constraints_off = False
 
     def _close(self):
+        self._release_writers()  # closed inside a transaction: SQLite rolls it back
         conn, path = self.connection, self._pool_path(self.settings_dict["NAME"])
         # Not inside atomic, not with autocommit off (Django drops those
         # connections too), not with foreign keys off. The file's identity is
