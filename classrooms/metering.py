@@ -55,10 +55,13 @@ def remaining_quota(rules: Rules, user) -> int | None:
 
 
 def _row_pk(user, classroom_id, model_name, tool, day) -> int:
-    row, _ = DailyUsage.objects.get_or_create(
-        user=_owner(user), classroom_id=classroom_id, model_name=model_name, tool=tool, date=day
-    )
-    return row.pk
+    # Several rows can share a key (two first writes of the day at once on
+    # PostgreSQL; a deleted account's rows handed to "anonymous"): count on
+    # the oldest. get_or_create raised MultipleObjectsReturned on every later
+    # append of that day: a 500 for the whole class.
+    key = {"user": _owner(user), "classroom_id": classroom_id, "model_name": model_name, "tool": tool, "date": day}
+    pk = DailyUsage.objects.filter(**key).order_by("pk").values_list("pk", flat=True).first()
+    return pk if pk is not None else DailyUsage.objects.create(**key).pk
 
 
 def charge(rules: Rules, user, model_name: str, tokens: int = 1, tool: str = "wheel") -> None:
