@@ -278,8 +278,9 @@ class ProductionStack:
     lists one base URL per daphne: a client spreads its users over them, as
     a proxy in front would."""
 
-    def __init__(self, workdir: Path, daphnes: int = 2, workers: int = 2, **env):
+    def __init__(self, workdir: Path, daphnes: int = 2, workers: int = 2, name: str = "prod", **env):
         self.workdir = Path(workdir)
+        self.name = name  # log files: <name>-web<i>-<process>-<n>.log
         self.daphnes = daphnes
         self.workers = workers
         self.extra_env = {k: str(v) for k, v in env.items()}
@@ -310,9 +311,9 @@ class ProductionStack:
         # (the workers log at INFO: start_stack waits for their "ready" line)
         self.env = base_env(self.database_url, redis, prefix, **self.extra_env)
         try:
-            self.stacks.append(start_stack(self.env, self.workdir, "web0", workers=self.workers))
+            self.stacks.append(start_stack(self.env, self.workdir, f"{self.name}-web0", workers=self.workers))
             for i in range(1, self.daphnes):
-                extra = Stack(self.env, self.workdir, f"web{i}")
+                extra = Stack(self.env, self.workdir, f"{self.name}-web{i}")
                 self.stacks.append(extra)
                 extra.start_daphne()
         except Exception:

@@ -309,7 +309,7 @@ def git_commit() -> str:
 
 def start_target(args, name, work, template):
     if args.stack == "production":
-        return ProductionStack(work, daphnes=args.daphnes, workers=args.workers, **dict(args.server_env)).start()
+        return ProductionStack(work, daphnes=args.daphnes, workers=args.workers, name=name, **dict(args.server_env)).start()
     return Server(name, work, template_db=template, throttled=True, **dict(args.server_env)).start()
 
 
