@@ -2,6 +2,7 @@
 counters the usage page reads. Every tool meters through here::
 
     metering.charge(rules, user, model_name, tokens=1, tool="wheel")   # raises QuotaExceeded (429)
+    metering.check_quota(...) + metering.add_tokens(...)                # the same, counted in the caller's transaction
     metering.count(rules, user, model_name, "wheel", sessions=1)
 
 Figures live in :class:`DailyUsage`, so they survive the deletion of runs.
@@ -68,19 +69,30 @@ def charge(rules: Rules, user, model_name: str, tokens: int = 1, tool: str = "wh
     """Count ``tokens`` about to be generated; for a student over the class's
     daily quota, count a quota hit instead and raise QuotaExceeded (429).
     Call it before asking the model, so a refused request costs nothing."""
-    refused = None
+    check_quota(rules, user, model_name, tokens, tool)
     with transaction.atomic():
-        if rules.quota_applies:
-            used = used_today(rules, user)
-            if used + tokens > rules.daily_token_quota:
-                refused = QuotaExceeded(rules.daily_token_quota, used)
+        add_tokens(rules, user, model_name, tokens, tool)
+
+
+def check_quota(rules: Rules, user, model_name: str, tokens: int = 1, tool: str = "wheel") -> None:
+    """The first half of :func:`charge`, for a caller that counts the tokens
+    inside a transaction of its own (:func:`add_tokens`): raise QuotaExceeded,
+    counting the hit, when ``tokens`` more would go over the class's quota."""
+    if not rules.quota_applies:
+        return
+    with transaction.atomic():
+        used = used_today(rules, user)
+        if used + tokens <= rules.daily_token_quota:
+            return
         pk = _row_pk(user, rules.classroom_id, model_name, tool, timezone.localdate())
-        if refused is None:
-            DailyUsage.objects.filter(pk=pk).update(tokens=F("tokens") + tokens)
-        else:
-            DailyUsage.objects.filter(pk=pk).update(quota_hits=F("quota_hits") + 1)
-    if refused is not None:
-        raise refused
+        DailyUsage.objects.filter(pk=pk).update(quota_hits=F("quota_hits") + 1)
+    raise QuotaExceeded(rules.daily_token_quota, used)
+
+
+def add_tokens(rules: Rules, user, model_name: str, tokens: int = 1, tool: str = "wheel") -> None:
+    """Count ``tokens`` generated (after :func:`check_quota`), in the caller's transaction."""
+    pk = _row_pk(user, rules.classroom_id, model_name, tool, timezone.localdate())
+    DailyUsage.objects.filter(pk=pk).update(tokens=F("tokens") + tokens)
 
 
 def count(rules: Rules, user, model_name: str, tool: str = "wheel", **counters) -> None:

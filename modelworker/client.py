@@ -4,8 +4,11 @@ Every call is a message: an operation name and plain data, answered by
 plain data or a :class:`ModelError`. The backend is a setting
 (``MODELWORKER["BACKEND"]``):
 
-* ``inprocess`` (the embedded default): the engine runs in this process,
-  forward passes on its own threads;
+* ``process`` (the embedded default): the engine runs in a child process of
+  this one (:mod:`.process_backend`), so its forwards never wait for this
+  process's interpreter lock;
+* ``inprocess``: the engine runs in this process, forward passes on its own
+  threads (the test suite, scripts);
 * ``channels`` (production): requests travel over the channel layer to
   ``manage.py runworker model-worker`` processes.
 
@@ -82,7 +85,11 @@ def backend():
         with _backend_lock:
             if _backend is None:
                 name = settings.MODELWORKER["BACKEND"]
-                if name == "inprocess":
+                if name == "process":
+                    from .process_backend import ProcessBackend
+
+                    _backend = ProcessBackend(float(settings.MODELWORKER["TIMEOUT_SECONDS"]))
+                elif name == "inprocess":
                     _backend = InProcessBackend()
                 elif name == "channels":
                     from .channels_backend import ChannelLayerBackend
@@ -91,7 +98,7 @@ def backend():
                 else:
                     from django.core.exceptions import ImproperlyConfigured
 
-                    raise ImproperlyConfigured(f"MODELWORKER_BACKEND must be inprocess or channels, not {name!r}")
+                    raise ImproperlyConfigured(f"MODELWORKER_BACKEND must be process, inprocess or channels, not {name!r}")
     return _backend
 
 
@@ -109,7 +116,7 @@ def default_model() -> str:
 
 def preload_default():
     """Start loading the default model in the background (embedded mode only)."""
-    if settings.MODELWORKER["PRELOAD"] and settings.MODELWORKER["BACKEND"] == "inprocess":
+    if settings.MODELWORKER["PRELOAD"] and settings.MODELWORKER["BACKEND"] != "channels":
         try:
             backend().preload(default_model())
         except ModelError:
@@ -154,9 +161,13 @@ def distribution(model, ids, *, threshold, temperature, top_p, other_top_k, cach
     )
 
 
-def choose(model, ids, *, mode, token_id=None, threshold, temperature, top_p, seed=None, cache_key=None) -> dict:
+def choose(model, ids, *, mode, token_id=None, threshold, temperature, top_p, seed=None, cache_key=None,
+           prefetch=False) -> dict:
     """The next token by ``mode`` (token/other/sample/greedy), judged against
-    the distribution at these parameters: id, text, probability, category."""
+    the distribution at these parameters: id, text, probability, category,
+    and ``text``, the whole text with it. ``prefetch``: start computing the
+    distribution after the chosen token now (the wheel's next step, asked
+    for next), so it is ready or coming when that request arrives."""
     return request(
         "choose",
         model=model,
@@ -168,6 +179,7 @@ def choose(model, ids, *, mode, token_id=None, threshold, temperature, top_p, se
         top_p=top_p,
         seed=seed,
         cache_key=cache_key,
+        prefetch=prefetch,
     )
 
 

@@ -349,9 +349,11 @@ PRIVACY = {"RETENTION_DAYS": envint("RETENTION_DAYS", 365)}
 
 # --- Model worker -----------------------------------------------------------------
 MODELWORKER = {
+    # "process": the engine runs in a child process of the web process (the
+    # embedded default: its forwards never wait for the web's interpreter lock).
     # "inprocess": the engine runs inside this process on its own thread.
     # "channels": requests go over the channel layer to `manage.py runworker model-worker`.
-    "BACKEND": os.environ.get("MODELWORKER_BACKEND", "inprocess"),
+    "BACKEND": os.environ.get("MODELWORKER_BACKEND", "process"),
     "CHANNEL": "model-worker",
     "TIMEOUT_SECONDS": envfloat("MODELWORKER_TIMEOUT", 30.0),
     # channels backend: a worker sends a heartbeat every HEARTBEAT_SECONDS while it works;
@@ -380,6 +382,9 @@ MODELWORKER = {
     "MAX_QUEUE_WAIT_SECONDS": envfloat("MODEL_MAX_QUEUE_WAIT", 3.0),
     "LOGITS_CACHE_ENTRIES": envint("MODEL_LOGITS_CACHE_ENTRIES", 64),
     "KV_CACHE_MB": envint("MODEL_KV_CACHE_MB", 64),
+    # The wheel's next distribution, computed ahead while a student reads
+    # the last one, kept until asked for (49,152 x 4 B each: 256 = 50 MB at most).
+    "PREFETCH_ENTRIES": envint("MODEL_PREFETCH_ENTRIES", 256),
     "CACHING": envbool("MODEL_CACHING", True),
     "PRELOAD": envbool("MODEL_PRELOAD", True),
     "LOAD_WAIT_SECONDS": envfloat("MODEL_LOAD_WAIT", 120.0),

@@ -5,7 +5,9 @@ from .settings import MODELWORKER
 import os
 
 # Tests load the model once, on first use, in the test process.
-MODELWORKER = {**MODELWORKER, "PRELOAD": False}
+# The engine in the test process (the site's default runs it in a child
+# process): tests drive and inspect it directly.
+MODELWORKER = {**MODELWORKER, "PRELOAD": False, "BACKEND": os.environ.get("MODELWORKER_BACKEND", "inprocess")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # One SQLite test database per test process, unless one is named: two test

@@ -247,7 +247,7 @@ def append_token(session: WheelSession, data: dict) -> dict:
     warnings: list[str] = []
     if mode == "token":
         token_id = _resolve_token(session, token_id, data.get("token_text"), warnings)
-    metering.charge(rules, session.owner, session.model_name, 1, tool="wheel")
+    metering.check_quota(rules, session.owner, session.model_name, 1, tool="wheel")
 
     chosen = model_call(
         client.choose,
@@ -260,8 +260,11 @@ def append_token(session: WheelSession, data: dict) -> dict:
         top_p=params["top_p"],
         seed=seed,
         cache_key=cache_key(session),
+        # The student's next request is the wheel after this token: the model
+        # starts on it now, not when it comes in behind the class's.
+        prefetch=True,
     )
-    new_text = model_call(client.decode, session.model_name, ids + [chosen["token_id"]])
+    new_text = chosen.pop("text")
     previous_text = session.current_text
     now = timezone.now()
     try:
@@ -291,6 +294,9 @@ def append_token(session: WheelSession, data: dict) -> dict:
             locked.current_text = new_text
             locked.last_accessed = now
             locked.save(update_fields=["current_text", "last_accessed"])
+            # Counted with the token, in one write transaction (the class's
+            # appends queue for SQLite's one writer).
+            metering.add_tokens(rules, session.owner, session.model_name, 1, tool="wheel")
     except IntegrityError:
         raise _conflict(session) from None
     # What was just written, without reading it back.

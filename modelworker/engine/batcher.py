@@ -3,7 +3,10 @@
 It answers a repeated token sequence from the logits cache, extends a cached
 KV prefix instead of re-reading the whole context, and runs the requests that
 arrived meanwhile as one forward over all their rows, then their probability
-maths (:mod:`.batch_maths`). Which forward is a parameter
+maths (:mod:`.batch_maths`). A sequence can be asked for ahead of time
+(:meth:`Batcher.prefetch`: the wheel's next step, computed while the student
+reads the last one); a request for it then waits for that forward, or finds
+its logits ready, instead of queueing a second row. Which forward is a parameter
 (``forward(steps) -> [(logits, layers), ...]``, see :mod:`.padded_forward`),
 so tests can drive the batcher with a fake one. When it starts a forward and
 whether a request may still queue is :mod:`.pacing`'s call.
@@ -41,6 +44,7 @@ class Job:
     # A step of a stream (playground, continue): its caller comes straight
     # back with the next step once it has this one's answer.
     follow_up: bool = False
+    ahead: bool = False  # a prefetch: nobody waits for it yet
     queued_at: float = 0.0
     future: Future = field(default_factory=Future)
 
@@ -59,6 +63,12 @@ class Batcher:
         self.torch_threads = max(1, int(config["TORCH_THREADS"]))
         self.pacing = Pacing(config, batching)
         self.logits_cache = LogitsCache(config["LOGITS_CACHE_ENTRIES"] if self.caching else 0)
+        # Prefetched logits until their request comes (taken out then): apart
+        # from the LRU above, which a class's other requests would flush first.
+        self.ahead = LogitsCache(config.get("PREFETCH_ENTRIES", 0) if self.caching else 0)
+        self._inflight: dict[tuple, Job] = {}  # prefetches queued or running, by sequence
+        self.prefetches = 0
+        self.prefetch_hits = 0
         self.kv = KVStore(config["KV_CACHE_MB"] * 1024 * 1024 if self.caching else 0)
         self._trim = tuning.heap_trimmer() if trim is None else trim
         self.forward_count = 0
@@ -81,7 +91,7 @@ class Batcher:
             raise ModelError("empty_context", "There is no text to continue.", 400)
         if question is not None:
             question.check()
-        cached = self.logits_cache.get(ids)
+        cached = self._ready_logits(ids, timeout)
         if cached is not None:
             if cache_key and self.caching:
                 self._remember_prefix(cache_key, ids)
@@ -100,6 +110,48 @@ class Batcher:
         except FutureTimeout:
             job.future.cancel()  # the batcher skips it if it has not started it
             raise ModelError("worker_timeout", "The model is busy; try again in a few seconds.", 503) from None
+
+    def prefetch(self, ids, cache_key=None) -> bool:
+        """Queue a forward for ``ids`` that nobody waits for yet; False when
+        its logits are at hand or coming already, or when the queue is
+        running late (no extra work for a busy model)."""
+        ids = tuple(int(i) for i in ids)
+        if not ids or not self.caching or self.ahead.max_entries <= 0:
+            return False
+        if self.logits_cache.peek(ids) is not None or self.ahead.peek(ids) is not None or ids in self._inflight:
+            return False
+        try:
+            self.pacing.admit(self._oldest_queued_at(), late_after=0.5)
+        except ModelError:
+            return False
+        job = Job(ids, cache_key, ahead=True, queued_at=time.monotonic())
+        with self._stop_lock:
+            if self._stopped or self._inflight.setdefault(ids, job) is not job:
+                return False
+            self._queue.put(job)
+        self.pacing.arrived()
+        self.prefetches += 1
+        return True
+
+    def _ready_logits(self, ids, timeout):
+        """``ids``'s logits from the cache, from a prefetch that finished, or
+        (waiting for it) from one in flight; None when they must be computed."""
+        cached = self.logits_cache.get(ids)
+        if cached is not None:
+            return cached
+        cached = self.ahead.pop(ids)
+        if cached is None:
+            coming = self._inflight.get(ids)
+            if coming is None:
+                return None
+            try:
+                cached = _unwrap(coming.future.result(timeout=timeout))
+            except FutureTimeout:
+                raise ModelError("worker_timeout", "The model is busy; try again in a few seconds.", 503) from None
+            self.ahead.pop(ids)
+        self.prefetch_hits += 1
+        self.logits_cache.put(ids, cached)  # the request's follow-up (the append) reads it there
+        return cached
 
     def logits(self, ids, cache_key: str | None = None, timeout: float | None = None, follow_up: bool = False):
         """The last position's logits after ``ids``."""
@@ -161,6 +213,10 @@ class Batcher:
                 for job in jobs:
                     if not job.future.done():
                         job.future.set_exception(ModelError("generation_failed", f"Generation failed: {exc}", 500))
+            finally:
+                for job in jobs:
+                    if job.ahead and self._inflight.get(job.ids) is job:
+                        del self._inflight[job.ids]
             self.pacing.forward_done(time.monotonic() - started, sum(job.follow_up for job in jobs))
             if stop:
                 return self._fail_queued()
@@ -233,6 +289,8 @@ class Batcher:
                 for (job, _), result in zip(asked, results):
                     job.future.set_result(result)
         for job, logits in answered:
+            if job.ahead:  # kept before the job leaves the in-flight map (see _run)
+                self.ahead.put(job.ids, logits)
             if job.question is None:
                 job.future.set_result(logits)
 

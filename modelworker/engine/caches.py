@@ -28,6 +28,15 @@ class LogitsCache:
             self.hits += 1
             return value
 
+    def peek(self, key):
+        """The value, without counting a hit or a miss or refreshing it."""
+        with self._lock:
+            return self._data.get(key)
+
+    def pop(self, key):
+        with self._lock:
+            return self._data.pop(key, None)
+
     def put(self, key, value):
         if self.max_entries <= 0:
             return

@@ -85,10 +85,13 @@ class Operations:
         )
 
     def op_choose(
-        self, model, ids, mode, token_id=None, threshold=0.01, temperature=1.0, top_p=1.0, seed=None, cache_key=None
+        self, model, ids, mode, token_id=None, threshold=0.01, temperature=1.0, top_p=1.0, seed=None, cache_key=None,
+        prefetch=False,
     ) -> dict:
         """Pick the next token: ``token`` (the one given), ``other`` (draw within
-        Other), ``sample`` (a spin of the whole wheel) or ``greedy``."""
+        Other), ``sample`` (a spin of the whole wheel) or ``greedy``; with the
+        whole text after it. ``prefetch``: queue the forward after the chosen
+        token now (see :meth:`.batcher.Batcher.prefetch`)."""
         m = self.get(model)
         if mode not in ("token", "other", "sample", "greedy"):
             raise ModelError("bad_request", f"unknown mode {mode!r}", 400)
@@ -106,6 +109,9 @@ class Operations:
         result["greedy_token_id"] = answer.top[0][0]  # did the choice follow the model's top token?
         if result["category"] == "other":
             result.update(wire.other_info(answer.split.other_total, answer.split.other_count, answer.rank_in_other))
+        if prefetch:
+            m.batcher.prefetch([*ids, chosen], cache_key)
+        result["text"] = m.decode([*ids, chosen])
         return result
 
     def op_rank(self, model, ids, token_id, threshold=0.01, temperature=1.0, top_p=1.0, cache_key=None) -> dict:

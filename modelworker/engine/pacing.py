@@ -54,12 +54,14 @@ class Pacing:
                 self._gap = gap if math.isinf(self._gap) else (1 - ARRIVAL_SMOOTHING) * self._gap + ARRIVAL_SMOOTHING * gap
             self._last_arrival = now
 
-    def admit(self, oldest_queued_at: float | None):
-        """Refuse a request while the queue's oldest has waited MAX_QUEUE_WAIT_SECONDS."""
-        if not self.max_queue_wait or oldest_queued_at is None:
+    def admit(self, oldest_queued_at: float | None, late_after: float | None = None):
+        """Refuse a request while the queue's oldest has waited MAX_QUEUE_WAIT_SECONDS
+        (or ``late_after`` seconds, for work that can be skipped)."""
+        limit = self.max_queue_wait if late_after is None else late_after
+        if not limit or oldest_queued_at is None:
             return
         waited = time.monotonic() - oldest_queued_at
-        if waited >= self.max_queue_wait:
+        if waited >= limit:
             retry = max(1, math.ceil(waited))
             raise ModelError(
                 "busy",

@@ -168,6 +168,8 @@ class Engine(Operations):
                 "kv_reused_tokens": m.kv.reused_tokens,
                 "forward_passes": m.forward_count,
                 "mean_batch_rows": (m.batched_rows / m.forward_count) if m.forward_count else None,
+                "prefetches": m.batcher.prefetches,
+                "prefetch_hits": m.batcher.prefetch_hits,
             }
         return {
             "requests": self._requests,
