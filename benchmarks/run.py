@@ -32,16 +32,10 @@ import time
 import uuid
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tokenwheel_site.settings")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import httpx
 
-import httpx  # noqa: E402
-
-from _server import Server, exclusive, format_load, machine_load, wait_for_quiet, workdir  # noqa: E402
+from _common import HERE, ROOT, LocalModel, torch_threads  # first: the path and settings the rest needs
+from _server import Server, exclusive, format_load, machine_load, wait_for_quiet, workdir
 
 # A paragraph a teacher might give (~60 tokens); request i replaces its first
 # token, so every request of the cache-miss series is a context the server
@@ -125,29 +119,9 @@ def new_session(c: httpx.Client, prompt: str) -> tuple[str, int]:
 # --------------------------------------------------------------------------- bare model
 
 
-class Bare:
-    """The very same weights, loaded the way the engine loads them, run as a
-    plain ``model(ids, logits_to_keep=1)`` on this process's main thread."""
-
-    def __init__(self, threads: int):
-        import django
-
-        django.setup()
-        import torch
-        from django.conf import settings
-
-        from modelworker import registry
-        from modelworker.engine import load_model
-
-        self.torch = torch
-        torch.set_num_threads(threads)
-        self.model_id = settings.MODELWORKER["DEFAULT_MODEL"]
-        self.dtype = settings.MODELWORKER["DTYPE"]
-        self.model, self.tokenizer = load_model(registry.get(self.model_id), self.dtype)
-        self.threads = torch.get_num_threads()
-
-    def encode(self, text):
-        return self.tokenizer.encode(text, add_special_tokens=False)
+class Bare(LocalModel):
+    """The default model's weights run as a plain ``model(ids, logits_to_keep=1)``
+    on this process's main thread."""
 
     def decode(self, ids):
         return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
@@ -522,9 +496,9 @@ def measure(args, cfg, command, waited, quiet_s) -> dict:
     load_start = machine_load()
     print(f"  machine at start: {format_load(load_start)}")
 
-    import torch  # noqa: F401  (after the env above)
+    import torch  # noqa: F401  (after _common set the environment)
 
-    threads = int(os.environ.get("TORCH_THREADS", max(1, min(4, os.cpu_count() or 1))))
+    threads = torch_threads()
     bare = Bare(threads)
     print(f"  model {bare.model_id} ({bare.dtype}), torch threads {bare.threads} (bare) / TORCH_THREADS={threads} (servers)")
 

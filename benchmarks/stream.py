@@ -37,19 +37,11 @@ import os
 import platform
 import statistics
 import struct
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tokenwheel_site.settings")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from _server import Server, format_load, machine_load, workdir  # noqa: E402
+from _common import HERE, ROOT, LocalModel, torch_threads  # first: the path and settings the rest needs
+from _server import Server, format_load, machine_load, workdir
 
 BASE_PROMPT = (
     "Once upon a time, in a small village by the sea, there lived an old fisherman who told stories to the "
@@ -166,26 +158,8 @@ async def many_streams(ws_url: str, origin: str, prompts: list[str], n: int, win
     return {"streams": len(prompts), "tokens": tokens, "wall_s": wall, "tokens_per_s": tokens / wall}
 
 
-class Baseline:
-    """The same weights, loaded in this process the way the engine loads them."""
-
-    def __init__(self, model_id: str, threads: int):
-        import django
-
-        django.setup()
-        import torch
-        from django.conf import settings
-
-        from modelworker import registry
-        from modelworker.engine import load_model
-
-        torch.set_num_threads(threads)
-        self.torch = torch
-        self.model, self.tokenizer = load_model(registry.get(model_id), settings.MODELWORKER["DTYPE"])
-        self.eos = self.tokenizer.eos_token_id
-
-    def encode(self, text):
-        return self.tokenizer.encode(text, add_special_tokens=False)
+class Baseline(LocalModel):
+    """``model.generate()`` and bare prefill forwards, to set the streams against."""
 
     def generate(self, prompt: str, n: int) -> dict:
         torch = self.torch
@@ -199,7 +173,7 @@ class Baseline:
                 min_new_tokens=n,
                 do_sample=False,
                 use_cache=True,
-                pad_token_id=self.eos,
+                pad_token_id=self.tokenizer.eos_token_id,
             )
             total = time.perf_counter() - t0
         new = out[0, ids.shape[1] :].tolist()
@@ -250,7 +224,7 @@ def main():
     args = parser.parse_args()
     n = args.tokens or (32 if args.quick else 128)
     repeats = args.repeats or (1 if args.quick else 5)
-    threads = int(os.environ.get("TORCH_THREADS", max(1, min(4, os.cpu_count() or 1))))
+    threads = torch_threads()
     model_id = os.environ.get("DEFAULT_MODEL", "smollm2-135m")
 
     if args.wait_quiet:
@@ -258,7 +232,7 @@ def main():
     load_before = machine_load()
     print(f"machine: {format_load(load_before)}")
     print(f"loading the baseline model in this process ({threads} torch threads)…")
-    base = Baseline(model_id, threads)
+    base = Baseline(threads, model_id)
     # Warm-up, both sides alike: the first runs at each new length are slow
     # (allocator, kernel choice), several times slower than later ones.
     for p in fresh_prompts(10_000, 2):
