@@ -139,7 +139,7 @@ def tokenize(model: str, text: str) -> dict:
 
 
 def decode(model: str, ids: list[int]) -> str:
-    return request("decode", model=model, ids=list(ids))["text"]
+    return _at_context("decode", model, ids)["text"]
 
 
 def lookup(model: str, text: str) -> int | None:
@@ -147,17 +147,16 @@ def lookup(model: str, text: str) -> int | None:
     return request("lookup", model=model, text=text)["token_id"]
 
 
+def _at_context(op: str, model, ids, **params) -> dict:
+    """An operation at a context: the token ids ``ids`` read by ``model``."""
+    return request(op, model=model, ids=list(ids), **params)
+
+
 def distribution(model, ids, *, threshold, temperature, top_p, other_top_k, cache_key=None) -> dict:
     """The wheel: above-threshold tokens, Other (total, count, samples), vocabulary size."""
-    return request(
-        "distribution",
-        model=model,
-        ids=list(ids),
-        threshold=threshold,
-        temperature=temperature,
-        top_p=top_p,
-        other_top_k=other_top_k,
-        cache_key=cache_key,
+    return _at_context(
+        "distribution", model, ids,
+        threshold=threshold, temperature=temperature, top_p=top_p, other_top_k=other_top_k, cache_key=cache_key,
     )
 
 
@@ -168,35 +167,24 @@ def choose(model, ids, *, mode, token_id=None, threshold, temperature, top_p, se
     and ``text``, the whole text with it. ``prefetch``: start computing the
     distribution after the chosen token now (the wheel's next step, asked
     for next), so it is ready or coming when that request arrives."""
-    return request(
-        "choose",
-        model=model,
-        ids=list(ids),
-        mode=mode,
-        token_id=token_id,
-        threshold=threshold,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        cache_key=cache_key,
-        prefetch=prefetch,
+    return _at_context(
+        "choose", model, ids, mode=mode, token_id=token_id,
+        threshold=threshold, temperature=temperature, top_p=top_p, seed=seed, cache_key=cache_key, prefetch=prefetch,
     )
 
 
 def rank(model, ids, token_id, *, threshold, temperature, top_p, cache_key=None) -> dict:
     """Where ``token_id`` stands at this context: probability, rank (1 = top),
     category, and the model's ``top_token``."""
-    return request(
-        "rank", model=model, ids=list(ids), token_id=token_id, threshold=threshold,
-        temperature=temperature, top_p=top_p, cache_key=cache_key,
+    return _at_context(
+        "rank", model, ids, token_id=token_id,
+        threshold=threshold, temperature=temperature, top_p=top_p, cache_key=cache_key,
     )
 
 
 def continue_text(model, ids, *, n, mode, temperature=1.0, top_p=1.0, top_k=0, seed=None) -> dict:
     """Up to ``n`` more tokens (greedy or sampled), changing nothing stored."""
-    return request(
-        "continue", model=model, ids=list(ids), n=n, mode=mode, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed
-    )
+    return _at_context("continue", model, ids, n=n, mode=mode, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
 
 
 def release(cache_key: str, model: str | None = None) -> None:
