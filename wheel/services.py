@@ -13,6 +13,7 @@ from rest_framework import status
 
 from classrooms import access, live, metering, policy
 from common.errors import AppError, not_found
+from common.rendering import render
 from modelworker import client
 
 from . import serializers as out
@@ -62,7 +63,7 @@ def history(session: WheelSession, events=None) -> list[dict]:
     for event in events:
         event.guess = guesses.get(tuple(context))
         context.append(event.token_id)
-    return out.HistoryItemOut(events, many=True).data
+    return render(out.HistoryItemOut, events, many=True)
 
 
 def derive_seed(story_seed: int, position: int) -> int:
@@ -309,7 +310,7 @@ def append_token(session: WheelSession, data: dict) -> dict:
     response = {
         "session_id": session.id,
         "previous_text": previous_text,
-        "appended_token": out.AppendedTokenOut(event).data,
+        "appended_token": render(out.AppendedTokenOut, event),
         "current_text": session.current_text,
     }
     if mode == "sample":
@@ -385,7 +386,7 @@ def undo(session: WheelSession) -> dict:
     return {
         "session_id": locked.id,
         "previous_text": previous_text,
-        "removed_token": out.RemovedTokenOut(last).data,
+        "removed_token": render(out.RemovedTokenOut, last),
         "current_text": locked.current_text,
         "token_history": history(locked, remaining),
         "message": "Last token removed successfully",

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from common.rendering import render
 from modelworker import client
 
 from . import predict, reports, services
@@ -41,17 +42,17 @@ class SessionListView(APIView):
         session = services.start_session(
             request, data.get("model_name"), body.get("classroom_id", ...), body.get("lesson_id"), data.get("seed", ...)
         )
-        return Response(s.SessionCreatedOut(session).data, status=status.HTTP_201_CREATED)
+        return Response(render(s.SessionCreatedOut, session), status=status.HTTP_201_CREATED)
 
 
 class SessionDetailView(SessionView):
     @extend_schema(responses={200: s.SessionOut, **ERRORS}, operation_id="get_session")
     def get(self, request, session_id):
-        return Response(s.SessionOut(reports.session_state(self.session(request, session_id))).data)
+        return Response(render(s.SessionOut, reports.session_state(self.session(request, session_id))))
 
     @extend_schema(responses={200: s.DeletedOut, **ERRORS}, operation_id="delete_session")
     def delete(self, request, session_id):
-        return Response(s.DeletedOut(services.delete_session(self.session(request, session_id, write=True))).data)
+        return Response(render(s.DeletedOut, services.delete_session(self.session(request, session_id, write=True))))
 
 
 class SetPromptView(SessionView):
@@ -59,7 +60,7 @@ class SetPromptView(SessionView):
     def post(self, request, session_id):
         session = self.session(request, session_id, write=True)
         data = _validated(s.SetPromptIn, request.data)
-        return Response(s.SetPromptOut(services.set_prompt(session, data["prompt"])).data)
+        return Response(render(s.SetPromptOut, services.set_prompt(session, data["prompt"])))
 
 
 class NextTokenProbsView(SessionView):
@@ -68,7 +69,7 @@ class NextTokenProbsView(SessionView):
         session = self.session(request, session_id, write=True)
         params = _validated(s.NextTokenProbsIn, request.query_params)
         sent = {k: v for k, v in params.items() if k in request.query_params}
-        return Response(s.NextTokenProbsOut(services.next_token_probs(session, sent)).data)
+        return Response(render(s.NextTokenProbsOut, services.next_token_probs(session, sent)))
 
 
 class AppendTokenView(SessionView):
@@ -76,26 +77,26 @@ class AppendTokenView(SessionView):
     def post(self, request, session_id):
         session = self.session(request, session_id, write=True)
         data = _validated(s.AppendTokenIn, request.data)
-        return Response(s.AppendTokenOut(services.append_token(session, data)).data)
+        return Response(render(s.AppendTokenOut, services.append_token(session, data)))
 
 
 class UndoView(SessionView):
     @extend_schema(request=None, responses={200: s.UndoOut, **ERRORS}, operation_id="undo")
     def post(self, request, session_id):
-        return Response(s.UndoOut(services.undo(self.session(request, session_id, write=True))).data)
+        return Response(render(s.UndoOut, services.undo(self.session(request, session_id, write=True))))
 
 
 class StatisticsView(SessionView):
     @extend_schema(responses={200: s.StatisticsOut, **ERRORS}, operation_id="statistics")
     def get(self, request, session_id):
-        return Response(s.StatisticsOut(reports.statistics(self.session(request, session_id))).data)
+        return Response(render(s.StatisticsOut, reports.statistics(self.session(request, session_id))))
 
 
 class ForkView(SessionView):
     @extend_schema(request=None, responses={201: s.SessionOut, **ERRORS}, operation_id="fork")
     def post(self, request, session_id):
         copy = services.fork(self.session(request, session_id), request.user)
-        return Response(s.SessionOut(reports.session_state(copy)).data, status=status.HTTP_201_CREATED)
+        return Response(render(s.SessionOut, reports.session_state(copy)), status=status.HTTP_201_CREATED)
 
 
 class CompareView(SessionView):
@@ -103,13 +104,13 @@ class CompareView(SessionView):
     def post(self, request, session_id):
         session = self.session(request, session_id)
         data = _validated(s.CompareIn, request.data if request.data is not None else {})
-        return Response(s.CompareOut(reports.compare(session, data)).data)
+        return Response(render(s.CompareOut, reports.compare(session, data)))
 
 
 class GuessOptionsView(SessionView):
     @extend_schema(responses={200: s.GuessOptionsOut, **ERRORS}, operation_id="guess_options")
     def get(self, request, session_id):
-        return Response(s.GuessOptionsOut(predict.options(self.session(request, session_id))).data)
+        return Response(render(s.GuessOptionsOut, predict.options(self.session(request, session_id))))
 
 
 class GuessView(SessionView):
@@ -118,7 +119,7 @@ class GuessView(SessionView):
         session = self.session(request, session_id, write=True)
         data = _validated(s.GuessIn, request.data)
         made = predict.guess(session, request.user, data)
-        return Response(s.GuessMadeOut(made).data, status=status.HTTP_201_CREATED)
+        return Response(render(s.GuessMadeOut, made), status=status.HTTP_201_CREATED)
 
 
 class SeedView(SessionView):
@@ -126,7 +127,7 @@ class SeedView(SessionView):
     def post(self, request, session_id):
         session = self.session(request, session_id, write=True)
         data = _validated(s.SeedIn, request.data)
-        return Response(s.SessionOut(reports.session_state(services.set_seed(session, data["seed"]))).data)
+        return Response(render(s.SessionOut, reports.session_state(services.set_seed(session, data["seed"]))))
 
 
 class ExportView(SessionView):
@@ -148,4 +149,4 @@ class ModelListView(APIView):
     @extend_schema(responses={200: s.ModelsOut, 503: s.ErrorOut}, operation_id="list_models")
     def get(self, request):
         models = services.model_call(client.models)
-        return Response(s.ModelsOut({"models": models}).data)
+        return Response(render(s.ModelsOut, {"models": models}))
