@@ -136,11 +136,11 @@ class Batcher:
     def _ready_logits(self, ids, timeout):
         """``ids``'s logits from the cache, from a prefetch that finished, or
         (waiting for it) from one in flight; None when they must be computed."""
-        cached = self.logits_cache.get(ids)
-        if cached is not None:
-            return cached
         cached = self.ahead.pop(ids)
         if cached is None:
+            cached = self.logits_cache.get(ids)
+            if cached is not None:
+                return cached
             coming = self._inflight.get(ids)
             if coming is None:
                 return None
@@ -325,7 +325,8 @@ class Batcher:
         out = []
         for (ids, same, _), (logits, layers) in zip(group, self.forward(steps)):
             if self.caching:
-                self.logits_cache.put(ids, logits)
+                if not all(job.ahead for job in same):  # a prefetch's wait in self.ahead
+                    self.logits_cache.put(ids, logits)
                 entry = KVEntry.of(ids, layers)
                 if entry.nbytes > self.kv.max_bytes // 8:
                     # A big batch's tensors would crowd the store out for one row: copy it out.
