@@ -181,6 +181,21 @@ async def student(index, url, tally, delay, seconds, seed):
             await asyncio.sleep(pause_after(response, rng))
 
 
+def by_window(steps, width: float) -> list[dict]:
+    """Steps/s and latency per ``width`` seconds from the first step: the
+    warm-up (every student's first forward) beside the steady state."""
+    if not steps:
+        return []
+    first = min(t for t, _ in steps)
+    windows = defaultdict(list)
+    for t, seconds in steps:
+        windows[int((t - first) // width)].append(seconds)
+    return [
+        {"from_s": i * width, "steps_per_s": round(len(v) / width, 1), "p50_ms": ms(pct(v, 0.5)), "p95_ms": ms(pct(v, 0.95))}
+        for i, v in sorted(windows.items())
+    ]
+
+
 async def wheel_run(urls, n, seconds, seed) -> dict:
     tally = Tally()
     with LoopLag() as lag:
@@ -203,6 +218,7 @@ async def wheel_run(urls, n, seconds, seed) -> dict:
         "window_s": round(window, 1),
         "steps_per_s": round(len(steps) / window, 2) if window else 0.0,
         "step": latency(steps),
+        "step_by_5s": by_window(tally.steps, 5.0),
         "requests": {kind: latency(v) for kind, v in sorted(tally.requests.items())},
         "errors": sum(tally.errors.values()),
         "errors_by_status": dict(sorted(tally.errors.items())),
