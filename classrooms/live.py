@@ -109,6 +109,12 @@ def next_step(old: LiveRound, token_id: int, user) -> LiveRound:
     return _start_round(old.classroom, old.lesson, user, **fields)
 
 
+def end_round(round_: LiveRound) -> None:
+    """Close the live wheel: the round stays, for the record."""
+    round_.ended_at = timezone.now()
+    round_.save(update_fields=["ended_at"])
+
+
 def push(round_: LiveRound) -> None:
     """Send the step to every student's screen."""
     round_.pushed_at = timezone.now()
@@ -146,17 +152,28 @@ def round_summary(round_: LiveRound) -> dict:
     }
 
 
-def spin_dict(spin: LiveSpin) -> dict:
+# What a live spin and a live guess copy from the wheel's event or guess
+# (everything else is the round, the student and the time).
+SPIN_FIELDS = ("token_id", "token_text", "probability", "category")
+GUESS_FIELDS = ("token_id", "token_text", "probability", "rank")
+
+
+def _live_dict(row, fields, **extra) -> dict:
     return {
-        "round": spin.round_id,
-        "token_id": spin.token_id,
-        "token_text": spin.token_text,
-        "probability": spin.probability,
-        "category": spin.category,
-        "user": spin.user.get_username() if spin.user_id else "",
-        "user_id": spin.user_id,
-        "at": spin.created_at.isoformat(),
+        "round": row.round_id,
+        **{name: getattr(row, name) for name in fields},
+        "user": row.user.get_username() if row.user_id else "",
+        **extra,
+        "at": row.created_at.isoformat(),
     }
+
+
+def spin_dict(spin: LiveSpin) -> dict:
+    return _live_dict(spin, SPIN_FIELDS, user_id=spin.user_id)
+
+
+def guess_dict(guess: LiveGuess) -> dict:
+    return _live_dict(guess, GUESS_FIELDS)
 
 
 def round_state(round_: LiveRound, other_top_k: int = 10) -> dict:
@@ -185,18 +202,6 @@ def round_state(round_: LiveRound, other_top_k: int = 10) -> dict:
     state["guesses"] = [guess_dict(g) for g in round_.guesses.select_related("user")]
     state["guess_summary"] = guess_summary(state["guesses"], state["distribution"])
     return state
-
-
-def guess_dict(guess: LiveGuess) -> dict:
-    return {
-        "round": guess.round_id,
-        "token_id": guess.token_id,
-        "token_text": guess.token_text,
-        "probability": guess.probability,
-        "rank": guess.rank,
-        "user": guess.user.get_username() if guess.user_id else "",
-        "at": guess.created_at.isoformat(),
-    }
 
 
 def guess_summary(guesses: list[dict], distribution: dict | None) -> dict:
@@ -230,20 +235,27 @@ def record_spin(session, event, ids_before) -> LiveSpin | None:
     class lesson, on the open round's exact context, counts for the class."""
     if getattr(event, "method", None) != "spun":
         return None
-    round_ = _open_round_at(session, ids_before)
+    copied = {name: getattr(event, name) for name in SPIN_FIELDS}
+    return _record(session, ids_before, "live.spin", LiveSpin, spin_dict, session_id=str(session.pk), **copied)
+
+
+def record_guess(session, guess, ids) -> LiveGuess | None:
+    """Called by the wheel after a student's guess: a guess in a class lesson,
+    on the open round's exact context, reaches the projector."""
+    copied = {name: getattr(guess, name) for name in GUESS_FIELDS}
+    return _record(session, ids, "live.guess", LiveGuess, guess_dict, **copied)
+
+
+def _record(session, ids, message, model, as_dict, **fields):
+    """A ``model`` row (LiveSpin or LiveGuess) of ``fields`` on the class's open
+    round at ``ids``, sent to the class's instructors as a ``message``; None
+    when no open round is on that context."""
+    round_ = _open_round_at(session, ids)
     if round_ is None:
         return None
-    spin = LiveSpin.objects.create(
-        round=round_,
-        user=session.owner,
-        session_id=str(session.pk),
-        token_id=event.token_id,
-        token_text=event.token_text,
-        probability=event.probability,
-        category=event.category,
-    )
-    _send(teachers_group(round_.classroom_id), {"type": "live.spin", **spin_dict(spin)})
-    return spin
+    row = model.objects.create(round=round_, user=session.owner, **fields)
+    _send(teachers_group(round_.classroom_id), {"type": message, **as_dict(row)})
+    return row
 
 
 def _open_round_at(session, ids) -> LiveRound | None:
@@ -260,24 +272,6 @@ def _open_round_at(session, ids) -> LiveRound | None:
     if round_ is None or round_.model_name != session.model_name or round_.token_ids != list(ids):
         return None
     return round_
-
-
-def record_guess(session, guess, ids) -> LiveGuess | None:
-    """Called by the wheel after a student's guess: a guess in a class lesson,
-    on the open round's exact context, reaches the projector."""
-    round_ = _open_round_at(session, ids)
-    if round_ is None:
-        return None
-    live_guess = LiveGuess.objects.create(
-        round=round_,
-        user=session.owner,
-        token_id=guess.token_id,
-        token_text=guess.token_text,
-        probability=guess.probability,
-        rank=guess.rank,
-    )
-    _send(teachers_group(round_.classroom_id), {"type": "live.guess", **guess_dict(live_guess)})
-    return live_guess
 
 
 def path_grew(session) -> None:

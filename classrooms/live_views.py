@@ -1,10 +1,12 @@
 """Pages and actions of the live class wheel (the socket is in consumers.py)."""
 
+import functools
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.errors import AppError
 from common.http import json_error
@@ -61,63 +63,68 @@ def live_state(request, pk):
     return JsonResponse(live.round_state(current, other_top_k=rules.other_top_k))
 
 
-def _action_done(request, classroom, message):
-    if "application/json" in request.headers.get("Accept", ""):
-        current = live.current_round(classroom)
-        return JsonResponse({"message": message, "round": live.round_summary(current) if current else None})
-    messages.success(request, message)
-    return redirect("classrooms:live", pk=classroom.pk)
+def _round_action(act):
+    """A POST of the class's instructors on its open round (404 when none is
+    open). ``act(request, round)`` returns what it did, said on the live page
+    (or in JSON to a script), or a response of its own."""
+
+    @login_required
+    @require_POST
+    @functools.wraps(act)
+    def view(request, pk):
+        classroom = classroom_for_manager(request.user, pk)
+        done = act(request, _open_round_or_404(classroom))
+        if not isinstance(done, str):
+            return done
+        if "application/json" in request.headers.get("Accept", ""):
+            current = live.current_round(classroom)
+            return JsonResponse({"message": done, "round": live.round_summary(current) if current else None})
+        messages.success(request, done)
+        return redirect("classrooms:live", pk=classroom.pk)
+
+    return view
 
 
-@login_required
-@require_POST
-def live_reset(request, pk):
-    classroom = classroom_for_manager(request.user, pk)
-    current = _open_round_or_404(classroom)
+def _refused(request, round_, message):
+    messages.error(request, message)
+    return redirect("classrooms:live", pk=round_.classroom_id)
+
+
+def _pushed(round_) -> str:
+    live.push(round_)
+    return f"Step {round_.step + 1} pushed to every student's screen."
+
+
+@_round_action
+def live_reset(request, current):
     live.reset_round(current, request.user)
-    return _action_done(request, classroom, "Round reset: the chart starts again from zero.")
+    return "Round reset: the chart starts again from zero."
 
 
-@login_required
-@require_POST
-def live_next(request, pk):
-    classroom = classroom_for_manager(request.user, pk)
-    current = _open_round_or_404(classroom)
+@_round_action
+def live_next(request, current):
     try:
         token_id = int(request.POST.get("token_id", ""))
     except ValueError:
-        messages.error(request, "Choose the token the class moves on with.")
-        return redirect("classrooms:live", pk=classroom.pk)
+        return _refused(request, current, "Choose the token the class moves on with.")
     try:
         new = live.next_step(current, token_id, request.user)
     except AppError as exc:
-        messages.error(request, exc.message)
-        return redirect("classrooms:live", pk=classroom.pk)
+        return _refused(request, current, exc.message)
     if request.POST.get("push"):
-        live.push(new)
-        return _action_done(request, classroom, f"Step {new.step + 1} pushed to every student's screen.")
-    return _action_done(request, classroom, f"Moved on to step {new.step + 1}.")
+        return _pushed(new)
+    return f"Moved on to step {new.step + 1}."
 
 
-@login_required
-@require_POST
-def live_push(request, pk):
-    classroom = classroom_for_manager(request.user, pk)
-    current = _open_round_or_404(classroom)
-    live.push(current)
-    return _action_done(request, classroom, f"Step {current.step + 1} pushed to every student's screen.")
+@_round_action
+def live_push(request, current):
+    return _pushed(current)
 
 
-@login_required
-@require_POST
-def live_end(request, pk):
-    classroom = classroom_for_manager(request.user, pk)
-    current = _open_round_or_404(classroom)
-    from django.utils import timezone
-
-    current.ended_at = timezone.now()
-    current.save(update_fields=["ended_at"])
-    return _action_done(request, classroom, "Live wheel closed.")
+@_round_action
+def live_end(request, current):
+    live.end_round(current)
+    return "Live wheel closed."
 
 
 @login_required
@@ -166,12 +173,26 @@ def _lesson_context(classroom, lesson):
     return rules.default_model, client.tokenize(rules.default_model, lesson.prompt)["ids"]
 
 
-@login_required
-@require_GET
-def tree_json(request, pk, lesson_pk):
-    """The class tree of a lesson (instructors and staff; anyone else 404)."""
-    classroom = classroom_for_manager(request.user, pk)
-    lesson = lesson_in(classroom, lesson_pk)
+def _tree_view(method):
+    """A view of a lesson's class tree, for the class's instructors and staff
+    (anyone else 404): ``view(request, classroom, lesson)``."""
+
+    def decorate(view):
+        @login_required
+        @require_http_methods([method])
+        @functools.wraps(view)
+        def wrapper(request, pk, lesson_pk):
+            classroom = classroom_for_manager(request.user, pk)
+            return view(request, classroom, lesson_in(classroom, lesson_pk))
+
+        return wrapper
+
+    return decorate
+
+
+@_tree_view("GET")
+def tree_json(request, classroom, lesson):
+    """The class tree of a lesson, as JSON."""
     try:
         root = _ids(request.GET.get("root", ""), "root")
         depth = _bounded(request, "depth", 8, 1, 40)
@@ -188,12 +209,9 @@ def tree_json(request, pk, lesson_pk):
     )
 
 
-@login_required
-@require_POST
-def tree_open(request, pk, lesson_pk):
+@_tree_view("POST")
+def tree_open(request, classroom, lesson):
     """Open the wheel at a node of the tree: a new session of the instructor's."""
-    classroom = classroom_for_manager(request.user, pk)
-    lesson = lesson_in(classroom, lesson_pk)
     try:
         path = _ids(request.POST.get("path", ""), "path")
         model_name, prompt_ids = _lesson_context(classroom, lesson)
