@@ -4,6 +4,8 @@ Each view reads: fetch (checking who may see it: others get 404), change,
 save, redirect with a message.
 """
 
+import functools
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -195,39 +197,47 @@ def class_settings(request, pk):
     return render(request, "classrooms/class_settings.html", {"classroom": classroom, "form": form})
 
 
-@login_required
-@require_POST
-def regenerate_code(request, pk):
-    classroom = classroom_for_manager(request.user, pk)
+def _class_action(act):
+    """A POST of the class's instructors and staff (anyone else 404) that
+    changes it: ``act(request, classroom, ...)`` returns what it did, said on
+    the class page."""
+
+    @login_required
+    @require_POST
+    @functools.wraps(act)
+    def view(request, pk, **kwargs):
+        classroom = classroom_for_manager(request.user, pk)
+        messages.success(request, act(request, classroom, **kwargs))
+        return redirect("classrooms:detail", pk=classroom.pk)
+
+    return view
+
+
+@_class_action
+def regenerate_code(request, classroom):
     old = classroom.join_code
     classroom.regenerate_join_code()
-    messages.success(request, f"New join code {classroom.join_code}. The old code {old} no longer works.")
-    return redirect("classrooms:detail", pk=classroom.pk)
+    return f"New join code {classroom.join_code}. The old code {old} no longer works."
 
 
-@login_required
-@require_POST
-def archive(request, pk):
-    classroom = classroom_for_manager(request.user, pk)
+@_class_action
+def archive(request, classroom):
     if classroom.archived:
         classroom.archived_at = None
-        messages.success(request, f"“{classroom.name}” is active again.")
+        done = f"“{classroom.name}” is active again."
     else:
         classroom.archived_at = timezone.now()
-        messages.success(request, f"“{classroom.name}” is archived: runs stay readable, nobody can generate in it.")
+        done = f"“{classroom.name}” is archived: runs stay readable, nobody can generate in it."
     classroom.save(update_fields=["archived_at"])
-    return redirect("classrooms:detail", pk=classroom.pk)
+    return done
 
 
-@login_required
-@require_POST
-def remove_member(request, pk, membership_pk):
-    classroom = classroom_for_manager(request.user, pk)
+@_class_action
+def remove_member(request, classroom, membership_pk):
     membership = get_object_or_404(Membership, pk=membership_pk, classroom=classroom, role=Membership.STUDENT)
     name = membership.user.get_username()
     membership.delete()
-    messages.success(request, f"{name} was removed from the class. Their saved runs stay theirs.")
-    return redirect("classrooms:detail", pk=classroom.pk)
+    return f"{name} was removed from the class. Their saved runs stay theirs."
 
 
 @login_required
@@ -261,15 +271,12 @@ def lesson_edit(request, pk, lesson_pk=None):
     return render(request, "classrooms/lesson_form.html", {"classroom": classroom, "form": form, "lesson": lesson})
 
 
-@login_required
-@require_POST
-def lesson_delete(request, pk, lesson_pk):
-    classroom = classroom_for_manager(request.user, pk)
+@_class_action
+def lesson_delete(request, classroom, lesson_pk):
     lesson = lesson_in(classroom, lesson_pk)
     title = lesson.title
     lesson.delete()
-    messages.success(request, f"Lesson “{title}” deleted. Runs started from it are kept.")
-    return redirect("classrooms:detail", pk=classroom.pk)
+    return f"Lesson “{title}” deleted. Runs started from it are kept."
 
 
 @login_required
