@@ -299,10 +299,6 @@ def _num(name, value, kind=float):
     return number
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:g}%"
-
-
 def check_model(rules: Rules, model_name: str | None) -> str:
     """The model to use: the one asked for if the class allows it, else the class's default."""
     if not model_name:
@@ -315,45 +311,56 @@ def check_model(rules: Rules, model_name: str | None) -> str:
     return model_name
 
 
-def check_temperature(rules: Rules, temperature) -> float:
-    t = _num("temperature", temperature)
-    if t is None:
-        return rules.default_temperature
-    if rules.limits_apply and not (rules.temperature_min - 1e-9 <= t <= rules.temperature_max + 1e-9):
-        raise PolicyError(
-            "temperature_out_of_range",
-            f"Temperature {t:g} is outside this class's range {rules.temperature_min:g}–{rules.temperature_max:g}.",
+# A wheel parameter a request leaves out is the class's; one it sends is held
+# to the class: each refusal gives the error's code and message, or None.
+
+
+def _held(rules: Rules, name: str, value, class_value, refused, kind=float):
+    number = _num(name, value, kind)
+    if number is None:
+        return class_value
+    refusal = refused(rules, number)
+    if refusal:
+        raise PolicyError(*refusal)
+    return number
+
+
+def _threshold_refused(rules: Rules, th: float):
+    if rules.threshold_locked and abs(th - rules.threshold) > 1e-9:
+        return "threshold_locked", (
+            f"The threshold is fixed at {rules.threshold * 100:g}% in this class; students may not change it."
         )
-    return t
+
+
+def _temperature_refused(rules: Rules, t: float):
+    lo, hi = rules.temperature_min, rules.temperature_max
+    if rules.limits_apply and not (lo - 1e-9 <= t <= hi + 1e-9):
+        return "temperature_out_of_range", f"Temperature {t:g} is outside this class's range {lo:g}–{hi:g}."
+
+
+def _top_p_refused(rules: Rules, p: float):
+    if rules.limits_apply and not rules.top_p_enabled and abs(p - 1.0) > 1e-9:
+        return "top_p_disabled", "Top-p is turned off in this class (it stays at 1.0)."
+
+
+def _other_top_k_refused(rules: Rules, k: int):
+    if rules.limits_apply and k > rules.other_top_k:
+        return "other_top_k_out_of_range", f"other_top_k may be at most {rules.other_top_k} in this class."
+
+
+def check_temperature(rules: Rules, temperature) -> float:
+    return _held(rules, "temperature", temperature, rules.default_temperature, _temperature_refused)
 
 
 def check_top_p(rules: Rules, top_p) -> float:
-    p = _num("top_p", top_p)
-    if p is None:
-        return 1.0
-    if rules.limits_apply and not rules.top_p_enabled and abs(p - 1.0) > 1e-9:
-        raise PolicyError("top_p_disabled", "Top-p is turned off in this class (it stays at 1.0).")
-    return p
+    return _held(rules, "top_p", top_p, 1.0, _top_p_refused)
 
 
 def wheel_params(rules: Rules, *, threshold=None, temperature=None, top_p=None, other_top_k=None) -> dict:
     """Threshold, temperature, top-p and other_top_k for one wheel request:
     missing values take the class's; values the class forbids raise PolicyError."""
-    th = _num("threshold", threshold)
-    if th is None:
-        th = rules.threshold
-    elif rules.threshold_locked and abs(th - rules.threshold) > 1e-9:
-        raise PolicyError(
-            "threshold_locked",
-            f"The threshold is fixed at {_pct(rules.threshold)} in this class; students may not change it.",
-        )
-    k = _num("other_top_k", other_top_k, int)
-    if k is None:
-        k = rules.other_top_k
-    elif rules.limits_apply and k > rules.other_top_k:
-        raise PolicyError(
-            "other_top_k_out_of_range", f"other_top_k may be at most {rules.other_top_k} in this class."
-        )
+    th = _held(rules, "threshold", threshold, rules.threshold, _threshold_refused)
+    k = _held(rules, "other_top_k", other_top_k, rules.other_top_k, _other_top_k_refused, int)
     return {
         "threshold": th,
         "temperature": check_temperature(rules, temperature),
