@@ -5,6 +5,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count, Q
 
+from common.admin import RecordInline, null_filter, text_start
+
 from .models import (
     Classroom,
     DailyUsage,
@@ -33,19 +35,7 @@ class LessonInline(admin.TabularInline):
     show_change_link = True
 
 
-class ArchivedFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [("active", "Active"), ("archived", "Archived")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "active":
-            return queryset.filter(archived_at__isnull=True)
-        if self.value() == "archived":
-            return queryset.filter(archived_at__isnull=False)
-        return queryset
+ArchivedFilter = null_filter("status", "archived_at", {"active": ("Active", True), "archived": ("Archived", False)})
 
 
 @admin.register(Classroom)
@@ -120,10 +110,7 @@ class LessonAdmin(admin.ModelAdmin):
     list_filter = ("classroom", "model_name", "created_at")
     search_fields = ("title", "prompt", "classroom__name")
     raw_id_fields = ("classroom",)
-
-    @admin.display(description="prompt")
-    def short_prompt(self, obj):
-        return obj.prompt[:60]
+    short_prompt = text_start("prompt", "prompt")
 
 
 @admin.register(InstructorInvite)
@@ -153,12 +140,9 @@ class InstructorRoleAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
-class LiveSpinInline(admin.TabularInline):
+class LiveSpinInline(RecordInline):
     model = LiveSpin
-    extra = 0
     fields = ("user", "token_text", "token_id", "probability", "category", "created_at")
-    readonly_fields = fields
-    can_delete = False
 
 
 @admin.register(LiveRound)
@@ -199,19 +183,9 @@ class DailyUsageAdmin(admin.ModelAdmin):
 # ---- users: show and grant the instructor role
 
 
-class InstructorFilter(admin.SimpleListFilter):
-    title = "instructor"
-    parameter_name = "instructor"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Instructors"), ("no", "Not instructors")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(instructor_role__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(instructor_role__isnull=True)
-        return queryset
+InstructorFilter = null_filter(
+    "instructor", "instructor_role", {"yes": ("Instructors", False), "no": ("Not instructors", True)}
+)
 
 
 class InstructorRoleInline(admin.StackedInline):

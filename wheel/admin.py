@@ -1,14 +1,13 @@
 from django.contrib import admin
 
+from common.admin import RecordInline, text_start
+
 from .models import Guess, TokenEvent, WheelSession
 
 
-class TokenEventInline(admin.TabularInline):
+class TokenEventInline(RecordInline):
     model = TokenEvent
-    extra = 0
     fields = ("position", "token_text", "token_id", "probability", "category", "method", "selected_at", "undone_at")
-    readonly_fields = fields
-    can_delete = False
 
 
 @admin.register(WheelSession)
@@ -18,10 +17,7 @@ class WheelSessionAdmin(admin.ModelAdmin):
     search_fields = ("id", "initial_prompt", "title", "owner__username")
     raw_id_fields = ("owner", "forked_from")
     inlines = [TokenEventInline]
-
-    @admin.display(description="prompt")
-    def short_prompt(self, obj):
-        return obj.initial_prompt[:60]
+    short_prompt = text_start("initial_prompt", "prompt")
 
 
 @admin.register(TokenEvent)
