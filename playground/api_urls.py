@@ -1,14 +1,14 @@
 """The playground's API paths (mounted under /api/)."""
 
-from django.urls import re_path
+from common.urls import api_path, uuid
 
 from . import views
 
-RUN = r"(?P<run_id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+RUN = "playground/runs/" + uuid("run_id")
 
 urlpatterns = [
-    re_path(r"^generate-next-token/?$", views.GenerateNextTokenView.as_view(), name="generate-next-token"),
-    re_path(r"^playground/runs/?$", views.RunListView.as_view(), name="playground-runs"),
-    re_path(rf"^playground/runs/{RUN}/?$", views.RunDetailView.as_view(), name="playground-run"),
-    re_path(rf"^playground/runs/{RUN}/export/?$", views.RunExportView.as_view(), name="playground-run-export"),
+    api_path("generate-next-token", views.GenerateNextTokenView, "generate-next-token"),
+    api_path("playground/runs", views.RunListView, "playground-runs"),
+    api_path(RUN, views.RunDetailView, "playground-run"),
+    api_path(f"{RUN}/export", views.RunExportView, "playground-run-export"),
 ]

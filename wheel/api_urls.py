@@ -1,24 +1,24 @@
 """The wheel API's paths, as the seed writes them (no trailing slash; one is tolerated)."""
 
-from django.urls import re_path
+from common.urls import api_path, uuid
 
 from . import views
 
-UUID = r"(?P<session_id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+SESSION = "sessions/" + uuid("session_id")
 
 urlpatterns = [
-    re_path(r"^sessions/?$", views.SessionListView.as_view(), name="sessions"),
-    re_path(rf"^sessions/{UUID}/?$", views.SessionDetailView.as_view(), name="session-detail"),
-    re_path(rf"^sessions/{UUID}/set-prompt/?$", views.SetPromptView.as_view(), name="set-prompt"),
-    re_path(rf"^sessions/{UUID}/next-token-probs/?$", views.NextTokenProbsView.as_view(), name="next-token-probs"),
-    re_path(rf"^sessions/{UUID}/append-token/?$", views.AppendTokenView.as_view(), name="append-token"),
-    re_path(rf"^sessions/{UUID}/undo/?$", views.UndoView.as_view(), name="undo"),
-    re_path(rf"^sessions/{UUID}/statistics/?$", views.StatisticsView.as_view(), name="statistics"),
-    re_path(rf"^sessions/{UUID}/fork/?$", views.ForkView.as_view(), name="fork"),
-    re_path(rf"^sessions/{UUID}/compare/?$", views.CompareView.as_view(), name="compare"),
-    re_path(rf"^sessions/{UUID}/export/?$", views.ExportView.as_view(), name="export"),
-    re_path(rf"^sessions/{UUID}/guess-options/?$", views.GuessOptionsView.as_view(), name="guess-options"),
-    re_path(rf"^sessions/{UUID}/guess/?$", views.GuessView.as_view(), name="guess"),
-    re_path(rf"^sessions/{UUID}/seed/?$", views.SeedView.as_view(), name="seed"),
-    re_path(r"^models/?$", views.ModelListView.as_view(), name="models"),
+    api_path("sessions", views.SessionListView, "sessions"),
+    api_path(SESSION, views.SessionDetailView, "session-detail"),
+    api_path(f"{SESSION}/set-prompt", views.SetPromptView, "set-prompt"),
+    api_path(f"{SESSION}/next-token-probs", views.NextTokenProbsView, "next-token-probs"),
+    api_path(f"{SESSION}/append-token", views.AppendTokenView, "append-token"),
+    api_path(f"{SESSION}/undo", views.UndoView, "undo"),
+    api_path(f"{SESSION}/statistics", views.StatisticsView, "statistics"),
+    api_path(f"{SESSION}/fork", views.ForkView, "fork"),
+    api_path(f"{SESSION}/compare", views.CompareView, "compare"),
+    api_path(f"{SESSION}/export", views.ExportView, "export"),
+    api_path(f"{SESSION}/guess-options", views.GuessOptionsView, "guess-options"),
+    api_path(f"{SESSION}/guess", views.GuessView, "guess"),
+    api_path(f"{SESSION}/seed", views.SeedView, "seed"),
+    api_path("models", views.ModelListView, "models"),
 ]
