@@ -28,6 +28,26 @@ function point(angle, r) {
 
 const fmt = (x) => x.toFixed(3);
 
+// Text on segment `s`'s middle line, `radius` from the centre, turned to read
+// along it and kept upright on the left half.
+function segmentText(s, radius, className, size, parent) {
+  const mid = (s.start + s.end) / 2;
+  const [x, y] = point(mid, radius);
+  return el(
+    "text",
+    {
+      x: fmt(x),
+      y: fmt(y),
+      class: s.isOther ? `${className} on-other` : className,
+      "font-size": size,
+      "text-anchor": "middle",
+      "dominant-baseline": "central",
+      transform: `rotate(${fmt(mid > 180 ? mid + 90 : mid - 90)} ${fmt(x)} ${fmt(y)})`,
+    },
+    parent
+  );
+}
+
 // A pie slice from `start` to `end` degrees: "M centre L start A ... end Z".
 export function slicePath(start, end) {
   const span = end - start;
@@ -155,42 +175,10 @@ export class WheelView {
     // Labels only where they fit; thinner segments live in the legend and tooltip.
     const span = s.end - s.start;
     if (span < 8) return;
-    const mid = (s.start + s.end) / 2;
-    const flip = mid > 180; // keep text upright on the left half
-    const size = span >= 16 ? 14 : 11;
-    const [lx, ly] = point(mid, R * 0.58);
-    const label = el(
-      "text",
-      {
-        x: fmt(lx),
-        y: fmt(ly),
-        class: s.isOther ? "segment-label on-other" : "segment-label",
-        "font-size": size,
-        "text-anchor": "middle",
-        "dominant-baseline": "central",
-        transform: `rotate(${fmt(flip ? mid + 90 : mid - 90)} ${fmt(lx)} ${fmt(ly)})`,
-      },
-      labels
-    );
+    const label = segmentText(s, R * 0.58, "segment-label", span >= 16 ? 14 : 11, labels);
     if (s.isOther) label.textContent = "Other";
     else appendVisible(label, s.text, { svg: true, max: span >= 16 ? 11 : 7 });
-    if (span >= 16) {
-      const [px, py] = point(mid, R * 0.87);
-      const pct = el(
-        "text",
-        {
-          x: fmt(px),
-          y: fmt(py),
-          class: s.isOther ? "segment-percent on-other" : "segment-percent",
-          "font-size": 11,
-          "text-anchor": "middle",
-          "dominant-baseline": "central",
-          transform: `rotate(${fmt(flip ? mid + 90 : mid - 90)} ${fmt(px)} ${fmt(py)})`,
-        },
-        labels
-      );
-      pct.textContent = percent(s.probability);
-    }
+    if (span >= 16) segmentText(s, R * 0.87, "segment-percent", 11, labels).textContent = percent(s.probability);
   }
 
   _choose(s) {
