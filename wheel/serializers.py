@@ -127,23 +127,34 @@ class ExportIn(serializers.Serializer):
 
 
 # ---- output: views render every response through these (and OpenAPI documents them) ----
+# A response that starts like another extends it (its fields come first).
+
+CATEGORIES = ["above_threshold", "other"]
+METHODS = ["picked", "other", "spun"]
 
 
-class TokenOut(serializers.Serializer):
+class GuessOptionOut(serializers.Serializer):  # a token
     token_id = serializers.IntegerField()
     token_text = serializers.CharField()
+
+
+class ContinuationTokenOut(GuessOptionOut):  # a token and its probability
     probability = serializers.FloatField()
+
+
+class TokenOut(ContinuationTokenOut):
     log_probability = serializers.FloatField(allow_null=True)
 
 
-class GuessOut(serializers.Serializer):
+class AtPositionOut(serializers.Serializer):
     position = serializers.IntegerField()
-    token_id = serializers.IntegerField()
-    token_text = serializers.CharField()
+
+
+class GuessOut(AtPositionOut, GuessOptionOut):
     typed_text = serializers.CharField(allow_blank=True)
     probability = serializers.FloatField()
     rank = serializers.IntegerField()
-    category = serializers.ChoiceField(choices=["above_threshold", "other"])
+    category = serializers.ChoiceField(choices=CATEGORIES)
     is_top = serializers.BooleanField()
     in_top3 = serializers.BooleanField()
     note = serializers.CharField(allow_blank=True, required=False)
@@ -162,25 +173,14 @@ class GuessMadeOut(serializers.Serializer):
     score = ScoreOut()
 
 
-class GuessOptionOut(serializers.Serializer):
-    token_id = serializers.IntegerField()
-    token_text = serializers.CharField()
-
-
-class GuessOptionsOut(serializers.Serializer):
-    position = serializers.IntegerField()
+class GuessOptionsOut(AtPositionOut):
     options = GuessOptionOut(many=True)
 
 
-class HistoryItemOut(serializers.Serializer):
-    position = serializers.IntegerField()
-    token_id = serializers.IntegerField()
-    token_text = serializers.CharField()
-    probability = serializers.FloatField()
-    log_probability = serializers.FloatField(allow_null=True)
-    category = serializers.ChoiceField(choices=["above_threshold", "other"])
+class HistoryItemOut(AtPositionOut, TokenOut):
+    category = serializers.ChoiceField(choices=CATEGORIES)
     sampled_from_other = serializers.BooleanField()
-    method = serializers.ChoiceField(choices=["picked", "other", "spun"])
+    method = serializers.ChoiceField(choices=METHODS)
     selected_at = serializers.DateTimeField()
     seed = serializers.IntegerField(allow_null=True)
     guess = GuessOut(allow_null=True, required=False)
@@ -199,8 +199,11 @@ class SessionCreatedOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class SessionOut(serializers.Serializer):
+class AboutSessionOut(serializers.Serializer):  # the session a response is about
     session_id = serializers.UUIDField()
+
+
+class SessionOut(AboutSessionOut):
     model_name = serializers.CharField()
     title = serializers.CharField(allow_blank=True)
     initial_prompt = serializers.CharField(allow_blank=True)
@@ -219,21 +222,22 @@ class SessionOut(serializers.Serializer):
     predict_score = ScoreOut()
 
 
-class SetPromptOut(serializers.Serializer):
-    session_id = serializers.UUIDField()
+class SetPromptOut(AboutSessionOut):
     current_text = serializers.CharField()
     token_count = serializers.IntegerField()
     message = serializers.CharField()
 
 
-class OtherCategoryOut(serializers.Serializer):
+class OtherOut(serializers.Serializer):  # the Other category
     total_probability = serializers.FloatField()
     token_count = serializers.IntegerField()
+
+
+class OtherCategoryOut(OtherOut):
     sample_tokens = TokenOut(many=True)
 
 
-class NextTokenProbsOut(serializers.Serializer):
-    session_id = serializers.UUIDField()
+class NextTokenProbsOut(AboutSessionOut):
     model_name = serializers.CharField()
     current_text = serializers.CharField()
     threshold = serializers.FloatField()
@@ -247,23 +251,23 @@ class NextTokenProbsOut(serializers.Serializer):
 
 
 class AppendedTokenOut(TokenOut):
-    category = serializers.ChoiceField(choices=["above_threshold", "other"])
-    method = serializers.ChoiceField(choices=["picked", "other", "spun"])
+    category = serializers.ChoiceField(choices=CATEGORIES)
+    method = serializers.ChoiceField(choices=METHODS)
     sampled_from_other = serializers.BooleanField()
 
 
-class OtherInfoOut(serializers.Serializer):
-    total_probability = serializers.FloatField()
-    token_count = serializers.IntegerField()
+class OtherInfoOut(OtherOut):
     selected_token_rank = serializers.IntegerField()
 
 
-class AppendTokenOut(serializers.Serializer):
-    session_id = serializers.UUIDField()
+class TextChangedOut(AboutSessionOut):  # a session whose text a token changed
     previous_text = serializers.CharField()
+
+
+class AppendTokenOut(TextChangedOut):
     appended_token = AppendedTokenOut()
     current_text = serializers.CharField()
-    landed_in = serializers.ChoiceField(choices=["above_threshold", "other"], required=False)
+    landed_in = serializers.ChoiceField(choices=CATEGORIES, required=False)
     other_category_info = OtherInfoOut(required=False)
     token_history = HistoryItemOut(many=True)
     warnings = serializers.ListField(child=serializers.CharField(), required=False)
@@ -275,9 +279,7 @@ class RemovedTokenOut(TokenOut):
     sampled_from_other = serializers.BooleanField()
 
 
-class UndoOut(serializers.Serializer):
-    session_id = serializers.UUIDField()
-    previous_text = serializers.CharField()
+class UndoOut(TextChangedOut):
     removed_token = RemovedTokenOut()
     current_text = serializers.CharField()
     token_history = HistoryItemOut(many=True)
@@ -289,8 +291,7 @@ class DeletedOut(serializers.Serializer):
     session_id = serializers.UUIDField()
 
 
-class StatisticsOut(serializers.Serializer):
-    session_id = serializers.UUIDField()
+class StatisticsOut(AboutSessionOut):
     generation_count = serializers.IntegerField()
     average_probability = serializers.FloatField(allow_null=True)
     other_count = serializers.IntegerField()
@@ -302,19 +303,12 @@ class StatisticsOut(serializers.Serializer):
     other_draw_count = serializers.IntegerField()
 
 
-class ContinuationTokenOut(serializers.Serializer):
-    token_id = serializers.IntegerField()
-    token_text = serializers.CharField()
-    probability = serializers.FloatField()
-
-
 class ContinuationOut(serializers.Serializer):
     tokens = ContinuationTokenOut(many=True)
     text = serializers.CharField(allow_blank=True)
 
 
-class CompareOut(serializers.Serializer):
-    session_id = serializers.UUIDField()
+class CompareOut(AboutSessionOut):
     current_text = serializers.CharField()
     n = serializers.IntegerField()
     temperature = serializers.FloatField()
