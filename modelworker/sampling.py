@@ -97,7 +97,9 @@ def threshold_split(probs: torch.Tensor, threshold: float, other_top_k: int = 10
     return ThresholdSplit(
         above_ids=above_ids.tolist(),
         above_probs=above_probs.tolist(),
-        other_total=float(below.sum()),
+        # Summed in float64, rounded to float32: the same total whichever
+        # thread count reduces it (a cache hit and a batch differ in that).
+        other_total=float(below.sum(dtype=torch.float64).float()),
         other_count=other_count,
         excluded_count=excluded,
         other_sample_ids=sample_ids.tolist(),

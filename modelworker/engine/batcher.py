@@ -215,11 +215,14 @@ class Batcher:
                         job.future.set_exception(ModelError("generation_failed", f"Generation failed: {exc}", 500))
             finally:
                 for job in jobs:
-                    if job.ahead and self._inflight.get(job.ids) is job:
-                        del self._inflight[job.ids]
+                    self._forget(job)  # one that failed
             self.pacing.forward_done(time.monotonic() - started, sum(job.follow_up for job in jobs))
             if stop:
                 return self._fail_queued()
+
+    def _forget(self, job):
+        if job.ahead and self._inflight.get(job.ids) is job:
+            self._inflight.pop(job.ids, None)
 
     def _fail_queued(self):
         with self._stop_lock:
@@ -289,8 +292,12 @@ class Batcher:
                 for (job, _), result in zip(asked, results):
                     job.future.set_result(result)
         for job, logits in answered:
-            if job.ahead:  # kept before the job leaves the in-flight map (see _run)
+            if job.ahead:
+                # Kept, then out of the in-flight map, before anyone is told:
+                # a waiter that then takes it from ``ahead`` must not find
+                # the finished job still "coming" on its next ask.
                 self.ahead.put(job.ids, logits)
+                self._forget(job)
             if job.question is None:
                 job.future.set_result(logits)
 
