@@ -223,29 +223,38 @@ class Server:
     def default_model(self) -> str:
         return self.env().get("DEFAULT_MODEL", "smollm2-135m")
 
-    def rss_mb(self) -> float:
+    def processes(self) -> list:
+        """The server and its children (the embedded default's model process)."""
         import psutil
 
-        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
+        main = psutil.Process(self.proc.pid)
+        return [main, *main.children(recursive=True)]
+
+    def rss_mb(self) -> float:
+        return sum(p.memory_info().rss for p in self.processes()) / 2**20
 
     def anon_mb(self) -> float | None:
-        """Private anonymous memory (RssAnon: the heap, caches, tensors); the
-        rest of the RSS is file-backed, chiefly the memory-mapped weights."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as status:
-                for line in status:
-                    if line.startswith("RssAnon:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return None
+        """Private anonymous memory (RssAnon: the heap, caches, tensors) of the
+        server and its children; the rest of the RSS is file-backed, chiefly
+        the memory-mapped weights."""
+        total = 0
+        for process in self.processes():
+            try:
+                with open(f"/proc/{process.pid}/status") as status:
+                    total += next(int(line.split()[1]) for line in status if line.startswith("RssAnon:"))
+            except (OSError, StopIteration):
+                return None
+        return total / 1024
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) the server process has used so far."""
-        import psutil
+        """CPU time (user + system) the server and its children have used so far."""
+        return sum(t.user + t.system for t in (p.cpu_times() for p in self.processes()))
 
-        times = psutil.Process(self.proc.pid).cpu_times()
-        return times.user + times.system
+    def cpu_by_role(self) -> dict:
+        """CPU seconds of the web process and of the model process."""
+        main, *children = self.processes()
+        seconds = lambda ps: sum(t.user + t.system for t in (p.cpu_times() for p in ps))  # noqa: E731
+        return {"web": seconds([main]), "model": seconds(children)}
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -342,7 +342,7 @@ def measured(target, coroutine, profile_to=None, seconds=0.0, gil=False):
     cpu0, own0 = target.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
     result = asyncio.run(coroutine)
     cpu1, own1 = target.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
-    if roles0 is not None:  # production: the web processes' and the model workers' shares
+    if roles0 is not None:  # the web processes' and the model process's (or workers') shares
         result["server_cpu_s_by_role"] = {k: round(v - roles0[k], 1) for k, v in target.cpu_by_role().items()}
     if spy is not None:
         spy.wait(timeout=seconds + 60)
@@ -362,7 +362,8 @@ def print_wheel(r):
         f"client CPU {r['client_cpu_s']} s, client loop lag p95 {r['client_loop_lag']['p95_ms']} ms)",
         flush=True,
     )
-    print(f"         before: {r['load_before']['uptime']}", flush=True)
+    roles = ", ".join(f"{k} {v} s" for k, v in r.get("server_cpu_s_by_role", {}).items())
+    print(f"         server CPU by process: {roles}; before: {r['load_before']['uptime']}", flush=True)
 
 
 def main():

@@ -394,7 +394,10 @@ MODELWORKER = {
     # A request that would queue longer than this gets 503 busy with retry_after.
     "MAX_QUEUE_WAIT_SECONDS": envfloat("MODEL_MAX_QUEUE_WAIT", 3.0),
     "LOGITS_CACHE_ENTRIES": envint("MODEL_LOGITS_CACHE_ENTRIES", 64),
-    "KV_CACHE_MB": envint("MODEL_KV_CACHE_MB", 64),
+    # A class of 120 on the wheel (contexts of ~25 tokens, 46 KB a token for
+    # SmolLM2-135M) keeps ~150 MB of KV; past the budget, evicted sessions
+    # re-read their whole context on their next step.
+    "KV_CACHE_MB": envint("MODEL_KV_CACHE_MB", 256),
     # The wheel's next distribution, computed ahead while a student reads
     # the last one, kept until asked for (49,152 x 4 B each: 256 = 50 MB at most).
     "PREFETCH_ENTRIES": envint("MODEL_PREFETCH_ENTRIES", 256),
