@@ -392,7 +392,7 @@ def py_spy(pid: int, seconds: float, out: Path, gil: bool = False) -> subprocess
     stacks to ``out``. ``gil``: only the thread holding the GIL (Python's own CPU;
     torch's kernels run without it)."""
     return subprocess.Popen(
-        [str(VENV_BIN / "py-spy"), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "--nonblocking",
+        [str(VENV_BIN / "py-spy"), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "--nonblocking", "--subprocesses",
          *(["--gil"] if gil else []), "-f", "raw", "-o", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,

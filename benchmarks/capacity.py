@@ -25,8 +25,8 @@ The playground: 30 websocket streams at the default speed (500 ms a token):
 p95 of the interval between consecutive tokens (target <= 1.5x the speed);
 then tokens/s of 30 streams at speed 0 beside one stream.
 
-Each N runs on a fresh server (embedded default: one daphne, the model in
-process, SQLite, the site's own throttles). The machine's load is recorded
+Each N runs on a fresh server (embedded default: one daphne, the model in a
+child process, SQLite, the site's own throttles). The machine's load is recorded
 before and after each run. Writes benchmarks/results/capacity[-production].json.
 Not part of the test suite; all traffic stays on 127.0.0.1.
 """
