@@ -15,6 +15,10 @@ from modelworker.process_backend import ProcessBackend
 
 MODEL = "smollm2-135m"
 
+# ``make test-fast``: the module's children start on one worker (the one
+# test that needs SmolLM2 in this process too goes with the real-model tests).
+pytestmark = pytest.mark.xdist_group("process_backend")
+
 
 @pytest.fixture(scope="module")
 def backend():
