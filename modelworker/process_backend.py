@@ -49,6 +49,7 @@ class ProcessBackend:
         self._pending: dict[int, Future] = {}
         self._ids = itertools.count(1)
         self._conn = None
+        self._stopping = None  # the pipe close() is ending: its child's exit is no news
         self.process = None
 
     # ---- the two entry points
@@ -141,7 +142,8 @@ class ProcessBackend:
             if self._conn is conn:
                 self._conn = None
         process.join(1)
-        log.warning("model process %s stopped (exit code %s)", process.pid, process.exitcode)
+        level = logging.INFO if conn is self._stopping else logging.WARNING
+        log.log(level, "model process %s stopped (exit code %s)", process.pid, process.exitcode)
         for rid in list(self._pending):
             future = self._pending.get(rid)
             if future is not None and future.conn is conn and not future.done():
@@ -152,6 +154,7 @@ class ProcessBackend:
         """Stop the child (tests; the web process's exit does it anyway)."""
         with self._start_lock:
             conn, process, self._conn = self._conn, self.process, None
+            self._stopping = conn
         if conn is not None:
             # Closing our end is not enough: the reply thread, blocked reading
             # it, keeps the socket open until the child writes.
@@ -172,6 +175,10 @@ class ProcessBackend:
 def serve(conn, settings_module: str):
     """The child's main: answer requests until the web process closes the pipe."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+    # No tqdm bar for loading weights: it drew on the server's console, and
+    # its multiprocessing lock leaked at this process's os._exit (a
+    # resource_tracker warning each time the child ended).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import django
 
     django.setup()
