@@ -248,13 +248,12 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the server and its children have used so far."""
-        return sum(t.user + t.system for t in (p.cpu_times() for p in self.processes()))
+        return sum(self.cpu_by_role().values())
 
     def cpu_by_role(self) -> dict:
         """CPU seconds of the web process and of the model process."""
         main, *children = self.processes()
-        seconds = lambda ps: sum(t.user + t.system for t in (p.cpu_times() for p in ps))  # noqa: E731
-        return {"web": seconds([main]), "model": seconds(children)}
+        return {"web": cpu_seconds_of([main]), "model": cpu_seconds_of(children)}
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -341,13 +340,13 @@ class ProductionStack:
         roles = {"web": [s.daphne for s in self.stacks], "workers": [w for s in self.stacks for w in s.workers]}
         used = {}
         for role, procs in roles.items():
-            used[role] = 0.0
+            alive = []
             for proc in procs:
                 try:
-                    times = psutil.Process(proc.pid).cpu_times()
-                    used[role] += times.user + times.system
+                    alive.append(psutil.Process(proc.pid))
                 except (psutil.NoSuchProcess, AttributeError):
                     pass
+            used[role] = cpu_seconds_of(alive)
         return used
 
     def cpu_seconds(self) -> float:
@@ -385,6 +384,20 @@ PROFILE_GROUPS = [
     ("Django / DRF request handling", ("django/", "rest_framework/")),
     ("daphne / twisted / asyncio", ("daphne/", "twisted/", "asyncio/", "asgiref/")),
 ]
+
+
+def cpu_seconds_of(processes) -> float:
+    """User + system CPU seconds of ``processes`` (psutil), those still running."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def py_spy(pid: int, seconds: float, out: Path, gil: bool = False) -> subprocess.Popen:
