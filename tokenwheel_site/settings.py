@@ -385,6 +385,9 @@ MODELWORKER = {
     "DEVICE": os.environ.get("MODEL_DEVICE", "cpu"),
     "BATCHING": envbool("MODEL_BATCHING", True),
     "MAX_BATCH": envint("MODEL_MAX_BATCH", 32),
+    # Round 8-15 rows up to 16 in the model's linear layers (the CPU's matrix
+    # multiply is slower for them than for 16: modelworker/engine/row_padding.py).
+    "PAD_ROWS": envbool("MODEL_PAD_ROWS", True),
     # Right after a forward that served playground steps, wait up to this long
     # for those streams' next steps so they share the next forward too.
     "BATCH_LINGER_MS": envint("MODEL_BATCH_LINGER_MS", 15),

@@ -216,7 +216,11 @@ class Batcher:
             finally:
                 for job in jobs:
                     self._forget(job)  # one that failed
-            self.pacing.forward_done(time.monotonic() - started, sum(job.follow_up for job in jobs))
+            took = time.monotonic() - started
+            self.pacing.forward_done(took, sum(job.follow_up for job in jobs))
+            if log.isEnabledFor(logging.DEBUG):  # what benchmarks/capacity.py's batches were
+                log.debug("batch: %d jobs (%d ahead), %d queued after, %.0f ms", len(jobs), sum(j.ahead for j in jobs),
+                          self._queue.qsize(), 1000 * took)
             if stop:
                 return self._fail_queued()
 
@@ -282,8 +286,12 @@ class Batcher:
         for ids, same in unique.items():
             entry = self.kv.longest_prefix(same[0].cache_key, ids) if self.caching else None
             rows.append((ids, same, entry))
+        groups = self._groups(rows)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("forward rows: %s (new tokens %s)", [len(g) for g in groups],
+                      [sum(len(ids) - (len(e.ids) if e else 0) for ids, _, e in g) for g in groups])
         with torch.inference_mode():
-            for group in self._groups(rows):
+            for group in groups:
                 for (ids, same, _), logits in zip(group, self._run_group(group)):
                     answered.extend((job, logits) for job in same)
             asked = [(job, logits) for job, logits in answered if job.question is not None]

@@ -79,6 +79,26 @@ class KVEntry:
         """The layers of the first ``n`` positions (views, no copy)."""
         return [(k[:, :, :n], v[:, :, :n]) for k, v in self.layers]
 
+    def head(self, n: int) -> "KVEntry":
+        """The entry of the first ``n`` tokens, in the same memory."""
+        return KVEntry(self.ids[:n], self.prefix(n), self.nbytes, self.storage)
+
+
+def _shared_start(a: tuple, b: tuple) -> int:
+    """How many tokens ``a`` and ``b`` share from their start (slice
+    comparisons in C: a binary search, not a loop over tokens)."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo], a[:hi] != b[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
 
 class KVStore:
     """KV caches of live sequences (a wheel session, a playground stream),
@@ -95,19 +115,26 @@ class KVStore:
         self.reused_tokens = 0
 
     def longest_prefix(self, key: str | None, ids: tuple) -> KVEntry | None:
-        """The entry whose ids are the longest prefix of ``ids`` (the caller's
-        own entry first). An entry equal to ``ids`` counts: the caller crops it."""
+        """The longest start of ``ids`` whose keys and values are here (the
+        caller's own entry first), as an entry of its own sharing their memory;
+        None when no entry starts as ``ids`` does. An entry longer than that
+        start counts: a session whose prompt was set again reads on from the
+        new prompt's tokens in its old context instead of re-reading them.
+        An entry equal to ``ids`` counts too: the caller crops it."""
         with self._lock:
             own = self._data.get(key) if key else None
-            if own is not None and len(own.ids) <= len(ids) and ids[: len(own.ids)] == own.ids:
+            best, n_best = None, 0
+            if own is not None:
                 self._data.move_to_end(key)
-                return own
-            best = None
-            for entry in self._data.values():
-                n = len(entry.ids)
-                if n <= len(ids) and (best is None or n > len(best.ids)) and ids[:n] == entry.ids:
-                    best = entry
-            return best
+                best, n_best = own, _shared_start(own.ids, ids)
+            if n_best < len(ids) - 1:  # the own entry leaves more than the last token to read
+                for entry in self._data.values():
+                    n = _shared_start(entry.ids, ids)
+                    if n > n_best:
+                        best, n_best = entry, n
+            if not n_best:
+                return None
+            return best if n_best == len(best.ids) else best.head(n_best)
 
     def put(self, key: str, entry: KVEntry):
         if entry.nbytes > self.max_bytes:

@@ -52,3 +52,31 @@ def test_a_compacted_row_holds_only_its_own_memory():
     compact = rows[1].compacted()
     assert compact.nbytes == batch_bytes // 4
     assert torch.equal(compact.layers[0][0], rows[1].layers[0][0])
+
+
+def entry_of(ids):
+    """An entry whose keys at position p hold p (to see which positions a view covers)."""
+    positions = torch.arange(len(ids), dtype=torch.float32).reshape(1, 1, -1, 1)
+    return KVEntry.of(tuple(ids), [(positions.clone(), positions.clone())])
+
+
+def test_a_prompt_set_again_reads_on_from_the_old_context_it_starts():
+    store = KVStore(10_000)
+    store.put("s", entry_of([5, 6, 7, 8, 9, 10]))  # the lesson prompt 5 6 7, then three picks
+    found = store.longest_prefix("s", (5, 6, 7, 42))  # the prompt again, then another pick
+    assert found.ids == (5, 6, 7)
+    assert found.layers[0][0].flatten().tolist() == [0, 1, 2]  # the first three positions
+    assert found.storage == store._data["s"].storage  # a view: no copy, and counted once
+    store.put("s", found)
+    assert store.nbytes == found.nbytes
+
+
+def test_another_sessions_context_serves_the_start_it_shares_and_the_own_entry_comes_first():
+    store = KVStore(10_000)
+    store.put("other", entry_of([5, 6, 7, 8]))
+    store.put("own", entry_of([5, 6]))
+    assert store.longest_prefix("own", (5, 6, 7, 9)).ids == (5, 6, 7)  # the longer shared start wins
+    assert store.longest_prefix("own", (5, 6, 1)).ids == (5, 6)
+    assert store.longest_prefix("new", (5, 6, 7, 8, 9)).ids == (5, 6, 7, 8)  # whole: no copy
+    assert store.longest_prefix("new", (5, 6, 7, 8, 9)) is store._data["other"]
+    assert store.longest_prefix("new", (4, 5, 6)) is None
