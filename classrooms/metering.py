@@ -55,12 +55,35 @@ def remaining_quota(rules: Rules, user) -> int | None:
     return max(0, rules.daily_token_quota - used_today(rules, user))
 
 
-def _row_pk(user, classroom_id, model_name, tool, day) -> int:
+# The row each key counts on, as this process last found it: a class's
+# appends then update it without looking it up first. Bounded; a stale
+# entry (the row gone or rekeyed) updates nothing and is looked up again.
+_row_pks: dict[tuple, int] = {}
+_ROW_PKS_MAX = 4096
+
+
+def _bump(user, classroom_id, model_name, tool, **updates) -> None:
+    """Apply ``updates`` (F expressions) to today's row of this key, made if missing."""
+    key = {"user": _owner(user), "classroom_id": classroom_id, "model_name": model_name, "tool": tool,
+           "date": timezone.localdate()}
+    memo = (getattr(key["user"], "pk", None), classroom_id, model_name, tool, key["date"])
+    pk = _row_pks.get(memo)
+    # The key's fields in the filter too: a pk remembered from a rolled-back
+    # transaction may name another key's row now.
+    if pk is not None and DailyUsage.objects.filter(pk=pk, **key).update(**updates):
+        return
+    pk = _row_pk(key)
+    DailyUsage.objects.filter(pk=pk).update(**updates)
+    if len(_row_pks) >= _ROW_PKS_MAX:
+        _row_pks.clear()
+    _row_pks[memo] = pk
+
+
+def _row_pk(key: dict) -> int:
     # Several rows can share a key (two first writes of the day at once on
     # PostgreSQL; a deleted account's rows handed to "anonymous"): count on
     # the oldest. get_or_create raised MultipleObjectsReturned on every later
     # append of that day: a 500 for the whole class.
-    key = {"user": _owner(user), "classroom_id": classroom_id, "model_name": model_name, "tool": tool, "date": day}
     pk = DailyUsage.objects.filter(**key).order_by("pk").values_list("pk", flat=True).first()
     return pk if pk is not None else DailyUsage.objects.create(**key).pk
 
@@ -84,15 +107,13 @@ def check_quota(rules: Rules, user, model_name: str, tokens: int = 1, tool: str 
         used = used_today(rules, user)
         if used + tokens <= rules.daily_token_quota:
             return
-        pk = _row_pk(user, rules.classroom_id, model_name, tool, timezone.localdate())
-        DailyUsage.objects.filter(pk=pk).update(quota_hits=F("quota_hits") + 1)
+        _bump(user, rules.classroom_id, model_name, tool, quota_hits=F("quota_hits") + 1)
     raise QuotaExceeded(rules.daily_token_quota, used)
 
 
 def add_tokens(rules: Rules, user, model_name: str, tokens: int = 1, tool: str = "wheel") -> None:
     """Count ``tokens`` generated (after :func:`check_quota`), in the caller's transaction."""
-    pk = _row_pk(user, rules.classroom_id, model_name, tool, timezone.localdate())
-    DailyUsage.objects.filter(pk=pk).update(tokens=F("tokens") + tokens)
+    _bump(user, rules.classroom_id, model_name, tool, tokens=F("tokens") + tokens)
 
 
 def count(rules: Rules, user, model_name: str, tool: str = "wheel", **counters) -> None:
@@ -103,8 +124,7 @@ def count(rules: Rules, user, model_name: str, tool: str = "wheel", **counters) 
     if not updates:
         return
     with transaction.atomic():
-        pk = _row_pk(user, rules.classroom_id, model_name, tool, timezone.localdate())
-        DailyUsage.objects.filter(pk=pk).update(**updates)
+        _bump(user, rules.classroom_id, model_name, tool, **updates)
 
 
 async def acount(rules: Rules, user, model_name: str, tool: str = "playground", **counters) -> None:

@@ -394,6 +394,9 @@ MODELWORKER = {
     # When requests arrive faster than about one per forward, wait up to half
     # a forward (at most this long) for the ones expected, so forwards fill.
     "BATCH_WAIT_MS": envint("MODEL_BATCH_WAIT_MS", 30),
+    # A batch of nothing but prefetches waits up to this long for more of them
+    # (nobody waits for it until the student asks for the next wheel).
+    "PREFETCH_WAIT_MS": envint("MODEL_PREFETCH_WAIT_MS", 250),
     # A request that would queue longer than this gets 503 busy with retry_after.
     "MAX_QUEUE_WAIT_SECONDS": envfloat("MODEL_MAX_QUEUE_WAIT", 3.0),
     "LOGITS_CACHE_ENTRIES": envint("MODEL_LOGITS_CACHE_ENTRIES", 64),

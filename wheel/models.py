@@ -6,18 +6,26 @@ from django.db.models import Q
 from django.utils import timezone
 
 
-class WheelSessionQuerySet(models.QuerySet):
-    def live(self):
-        """Sessions that still exist for their users: anonymous ones expire after
-        ``WHEEL["ANONYMOUS_TTL_SECONDS"]`` idle; a signed-in user's never do."""
-        ttl = settings.WHEEL["ANONYMOUS_TTL_SECONDS"]
-        cutoff = timezone.now() - timezone.timedelta(seconds=ttl)
-        return self.filter(Q(owner__isnull=False) | Q(last_accessed__gte=cutoff))
+def _idle_cutoff():
+    """Sessions that still exist for their users: anonymous ones expire after
+    ``WHEEL["ANONYMOUS_TTL_SECONDS"]`` idle; a signed-in user's never do.
+    An anonymous session last used before this moment has expired."""
+    return timezone.now() - timezone.timedelta(seconds=settings.WHEEL["ANONYMOUS_TTL_SECONDS"])
 
+
+class WheelSessionQuerySet(models.QuerySet):
     def expired(self):
-        ttl = settings.WHEEL["ANONYMOUS_TTL_SECONDS"]
-        cutoff = timezone.now() - timezone.timedelta(seconds=ttl)
-        return self.filter(owner__isnull=True, last_accessed__lt=cutoff)
+        return self.filter(owner__isnull=True, last_accessed__lt=_idle_cutoff())
+
+    def live_one(self, pk):
+        """The session ``pk`` if it still exists for its user (signed in, or
+        used since the cutoff), else None: a read by primary key, the rule
+        checked on the row (the request path's lookup, kept cheap)."""
+        try:
+            session = self.get(pk=pk)
+        except self.model.DoesNotExist:
+            return None
+        return session if session.owner_id is not None or session.last_accessed >= _idle_cutoff() else None
 
 
 class WheelSession(models.Model):

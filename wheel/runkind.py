@@ -159,7 +159,7 @@ def register() -> None:
             fork=fork,
             delete=services.delete_session,
             data=data,
-            find_live=lambda pk: WheelSession.objects.live().filter(pk=pk).first(),
+            find_live=WheelSession.objects.live_one,
             start_lesson=start_lesson,
             open_at=open_at,
             lesson_steps=lesson_steps,

@@ -37,7 +37,7 @@ def model_call(fn, *args, **kwargs):
 
 
 def get_session(session_id, user, touch=True, write=False) -> WheelSession:
-    session = WheelSession.objects.live().filter(pk=session_id).first()
+    session = WheelSession.objects.live_one(session_id)
     if session is None or not access.can_view(user, session):
         raise not_found("Session", session_id)
     if write and not access.can_change(user, session):

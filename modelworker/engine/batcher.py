@@ -34,6 +34,7 @@ from .padded_forward import Step
 log = logging.getLogger("modelworker")
 
 _STOP = object()
+_WAKE = object()  # someone now waits for a prefetch the batcher is holding back
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Job:
     # back with the next step once it has this one's answer.
     follow_up: bool = False
     ahead: bool = False  # a prefetch: nobody waits for it yet
+    wanted: bool = False  # a prefetch somebody now waits for
     queued_at: float = 0.0
     future: Future = field(default_factory=Future)
 
@@ -144,6 +146,9 @@ class Batcher:
             coming = self._inflight.get(ids)
             if coming is None:
                 return None
+            if not coming.wanted:
+                coming.wanted = True
+                self._queue.put(_WAKE)  # a batch held back for company goes now
             try:
                 cached = _unwrap(coming.future.result(timeout=timeout))
             except FutureTimeout:
@@ -160,7 +165,7 @@ class Batcher:
     def _oldest_queued_at(self) -> float | None:
         with self._queue.mutex:
             for job in self._queue.queue:
-                if job is not _STOP and not job.future.cancelled():
+                if isinstance(job, Job) and not job.future.cancelled():
                     return job.queued_at
         return None
 
@@ -193,12 +198,12 @@ class Batcher:
                 dirty, last_trim = False, time.monotonic()
             if first is _STOP:
                 return self._fail_queued()
-            if first is None:
+            if first is None or first is _WAKE:
                 continue
             dirty = True
             jobs = self._collect(first)
             stop = _STOP in jobs
-            jobs = [job for job in jobs if job is not _STOP]
+            jobs = [job for job in jobs if isinstance(job, Job)]
             started = time.monotonic()
             try:
                 running = tuning.forward_thread().submit(self._process, jobs)
@@ -236,7 +241,7 @@ class Batcher:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if job is not _STOP and job.future.set_running_or_notify_cancel():
+            if isinstance(job, Job) and job.future.set_running_or_notify_cancel():
                 job.future.set_exception(ModelError("model_unavailable", "The model was unloaded.", 503))
 
     def _collect(self, first: Job) -> list[Job]:
@@ -246,22 +251,21 @@ class Batcher:
         pacing = self.pacing
         stream_deadline = pacing.last_done + pacing.linger
         busy_rows, busy_deadline = pacing.plan(1 + self._queue.qsize(), self.max_batch)
+        # Prefetches nobody waits for yet may wait for company (a student is
+        # still reading the last wheel); one that somebody asks for goes now.
+        ahead_deadline = first.queued_at + pacing.ahead_wait
         while len(jobs) < self.max_batch and jobs[-1] is not _STOP:
-            try:
-                jobs.append(self._queue.get_nowait())
-                continue
-            except queue.Empty:
-                pass
             now = time.monotonic()
             streams_out = sum(job.follow_up for job in jobs) < pacing.expect_back and now < stream_deadline
             company = len(jobs) < busy_rows and now < busy_deadline
-            if not (streams_out or company):
-                break
-            until = max(stream_deadline if streams_out else 0, busy_deadline if company else 0)
+            only_ahead = now < ahead_deadline and all(job.ahead and not job.wanted for job in jobs)
+            until = max(stream_deadline if streams_out else 0, busy_deadline if company else 0, ahead_deadline if only_ahead else 0)
             try:
-                jobs.append(self._queue.get(timeout=until - now))
+                item = self._queue.get(timeout=until - now) if until > now else self._queue.get_nowait()
             except queue.Empty:
                 break
+            if item is not _WAKE:  # a wake-up only makes the rules above look again
+                jobs.append(item)
         return jobs
 
     # ---- on the forward thread

@@ -14,6 +14,11 @@ Three rules, each measured on the 2-core machine:
   ``BATCH_WAIT_MS``), as dynamic batchers in serving systems do: fewer,
   fuller forwards, and the cores free in between for the web stack. An idle
   model never waits: a lone request starts at once.
+* **Work ahead waits for company** (``PREFETCH_WAIT_MS``): a batch of
+  nothing but prefetches (the wheel's next step, computed while the student
+  reads the last one) waits up to that long after its first was queued, so
+  a class's prefetches share fewer, fuller forwards. Somebody asking for one
+  of them ends the wait at once.
 * **A bounded queue** (``MAX_QUEUE_WAIT_SECONDS``): while the oldest queued
   request has already waited that long, a new one would wait as long, so it
   is refused at once with ``busy`` (503) and a ``retry_after``, instead of
@@ -36,6 +41,7 @@ class Pacing:
     def __init__(self, config: dict, batching: bool):
         self.linger = max(0, config.get("BATCH_LINGER_MS", 0)) / 1000 if batching else 0
         self.max_wait = max(0, config.get("BATCH_WAIT_MS", 0)) / 1000 if batching else 0
+        self.ahead_wait = max(0, config.get("PREFETCH_WAIT_MS", 0)) / 1000 if batching else 0
         self.max_queue_wait = float(config.get("MAX_QUEUE_WAIT_SECONDS", 0) or 0)
         self._lock = threading.Lock()
         self._gap = math.inf  # running estimate of the seconds between two arrivals

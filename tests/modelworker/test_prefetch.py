@@ -80,3 +80,30 @@ def test_prefetching_is_off_without_room_for_it():
         assert b.forward_count == 0
     finally:
         b.close()
+
+
+def test_prefetches_nobody_waits_for_yet_share_one_forward():
+    b = fake_batcher(PREFETCH_ENTRIES=8, PREFETCH_WAIT_MS=1000)
+    try:
+        for i in range(3):  # three students append within the wait
+            assert b.prefetch([i + 1, 2, 3], cache_key=f"s{i}")
+            time.sleep(0.05)
+        assert wait_until(lambda: b.forward_count == 1)
+        assert b.forward.rows == [3]
+    finally:
+        b.close()
+
+
+def test_a_prefetch_somebody_asks_for_does_not_wait_for_company():
+    b = fake_batcher(PREFETCH_ENTRIES=8, PREFETCH_WAIT_MS=30_000)
+    try:
+        assert b.prefetch([9, 9, 9], cache_key="s")
+        time.sleep(0.1)
+        assert b.forward_count == 0  # held back for company
+        started = time.monotonic()
+        got = b.logits([9, 9, 9], cache_key="s", timeout=10)
+        assert time.monotonic() - started < 5  # not the 30 s the batch could have waited
+        assert got.equal(logits_of([9, 9, 9]))
+        assert b.forward.rows == [1] and b.prefetch_hits == 1
+    finally:
+        b.close()
