@@ -56,8 +56,10 @@ def remaining_quota(rules: Rules, user) -> int | None:
 
 
 # The row each key counts on, as this process last found it: a class's
-# appends then update it without looking it up first. Bounded; a stale
-# entry (the row gone or rekeyed) updates nothing and is looked up again.
+# appends then update it without looking it up first. Remembered only once
+# the transaction that found or made it commits (a rolled-back row's pk may
+# later name another key's row). Bounded; a row deleted since (retention)
+# updates nothing and is looked up again.
 _row_pks: dict[tuple, int] = {}
 _ROW_PKS_MAX = 4096
 
@@ -68,15 +70,17 @@ def _bump(user, classroom_id, model_name, tool, **updates) -> None:
            "date": timezone.localdate()}
     memo = (getattr(key["user"], "pk", None), classroom_id, model_name, tool, key["date"])
     pk = _row_pks.get(memo)
-    # The key's fields in the filter too: a pk remembered from a rolled-back
-    # transaction may name another key's row now.
-    if pk is not None and DailyUsage.objects.filter(pk=pk, **key).update(**updates):
+    if pk is not None and DailyUsage.objects.filter(pk=pk).update(**updates):
         return
     pk = _row_pk(key)
     DailyUsage.objects.filter(pk=pk).update(**updates)
-    if len(_row_pks) >= _ROW_PKS_MAX:
-        _row_pks.clear()
-    _row_pks[memo] = pk
+
+    def remember():
+        if len(_row_pks) >= _ROW_PKS_MAX:
+            _row_pks.clear()
+        _row_pks[memo] = pk
+
+    transaction.on_commit(remember)
 
 
 def _row_pk(key: dict) -> int:
