@@ -118,8 +118,9 @@ class KVStore:
         """The longest start of ``ids`` whose keys and values are here (the
         caller's own entry first), as an entry of its own sharing their memory;
         None when no entry starts as ``ids`` does. An entry longer than that
-        start counts: a session whose prompt was set again reads on from the
-        new prompt's tokens in its old context instead of re-reading them.
+        start counts when the start is at least half of ``ids``: a session
+        whose prompt was set again reads on from the new prompt's tokens in
+        its old context instead of re-reading them.
         An entry equal to ``ids`` counts too: the caller crops it."""
         with self._lock:
             own = self._data.get(key) if key else None
@@ -134,7 +135,14 @@ class KVStore:
                         best, n_best = entry, n
             if not n_best:
                 return None
-            return best if n_best == len(best.ids) else best.head(n_best)
+            if n_best == len(best.ids):
+                return best
+            # Part of a longer entry: only when it is most of ``ids``. A few
+            # shared tokens (a playground window that moved on, whose start now
+            # matches another text's by chance) would give that row a past of
+            # its own length and the whole batch an attention mask, for
+            # nearly nothing saved.
+            return best.head(n_best) if 2 * n_best >= len(ids) else None
 
     def put(self, key: str, entry: KVEntry):
         if entry.nbytes > self.max_bytes:

@@ -80,3 +80,10 @@ def test_another_sessions_context_serves_the_start_it_shares_and_the_own_entry_c
     assert store.longest_prefix("new", (5, 6, 7, 8, 9)).ids == (5, 6, 7, 8)  # whole: no copy
     assert store.longest_prefix("new", (5, 6, 7, 8, 9)) is store._data["other"]
     assert store.longest_prefix("new", (4, 5, 6)) is None
+
+
+def test_a_few_tokens_shared_by_chance_are_not_worth_a_past_of_their_own():
+    store = KVStore(10_000)
+    store.put("window", entry_of([3, 1, 4, 1, 5, 9, 2, 6]))  # a stream's window that moved on
+    assert store.longest_prefix("other", (3, 1, 7, 7, 7, 7, 7, 7)) is None  # 2 of 8 shared
+    assert store.longest_prefix("other", (3, 1, 4, 1, 7, 7, 7, 7)).ids == (3, 1, 4, 1)  # half
