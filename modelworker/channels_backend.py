@@ -17,8 +17,14 @@ carry what students type: lone surrogates, integers past 64 bits)::
                             {"type": "model.working", "ids": [every request from that
                              web process it is still working on], "worker"}
 
-(``heartbeat_channel`` is one per web process and event loop, read by a task
-of its own: one heartbeat message per web process, not one per request.)
+``reply_channel`` and ``heartbeat_channel`` are one channel per web process
+and event loop, its inbox, read by one task that is never cancelled and
+that hands each reply to the request with its ``id``: one heartbeat message
+per web process, not one per request. Never a receive per request: a
+channels-redis ``receive()`` cancelled by a timeout can lose a message that
+it had already taken from Redis, or leave its receive lock held so that
+every later receive in the process waits forever (both seen on this
+machine: ``tests/production/test_channels_backend_redis.py``).
 
 A request that carries a ``cache_key`` (a wheel session, a playground
 stream) goes, after its first answer, straight to the worker that answered
@@ -199,8 +205,9 @@ class ChannelLayerBackend:
         self._loop_lock = threading.Lock()
         # request id -> time.monotonic() of the last word about it (heartbeats included).
         self._heard: dict[str, float] = {}
-        self._heartbeat_channels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._waiting: set[str] = set()  # reply channels being awaited
+        # request id -> the future its reply is handed to (by its layer's inbox reader).
+        self._replies: dict[str, asyncio.Future] = {}
+        self._inboxes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> its inbox channel
         # cache_key (a wheel session, a playground stream) -> the worker channel
         # that holds its KV cache: later steps go there, not to any worker.
         self._affinity: OrderedDict[str, str] = OrderedDict()
@@ -328,27 +335,30 @@ class ChannelLayerBackend:
                 layer = self._layers[loop] = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         return layer
 
-    async def _heartbeat_channel(self, layer) -> str:
-        """This loop's heartbeat channel, and the task that reads it."""
-        name = self._heartbeat_channels.get(layer)
+    async def _inbox(self, layer) -> str:
+        """This layer's (this loop's) inbox channel, and the task that reads it."""
+        name = self._inboxes.get(layer)
         if name is None:
             name = await layer.new_channel(REPLY_PREFIX)
-            if layer in self._heartbeat_channels:  # another coroutine won the race
-                return self._heartbeat_channels[layer]
-            self._heartbeat_channels[layer] = name
-            asyncio.ensure_future(self._read_heartbeats(layer, name))
+            if layer in self._inboxes:  # another coroutine won the race
+                return self._inboxes[layer]
+            self._inboxes[layer] = name
+            asyncio.ensure_future(self._read_inbox(layer, name))
         return name
 
-    async def _read_heartbeats(self, layer, name):
+    async def _read_inbox(self, layer, name):
         while True:
             try:
                 message = await layer.receive(name)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # never stop listening: a silent listener would make every worker look dead
-                log.exception("reading model worker heartbeats failed")
+            except Exception:  # never stop listening: a silent inbox would make every worker look dead
+                log.exception("reading the model workers' replies failed")
                 await asyncio.sleep(0.5)
                 continue
+            if message.get("type") == "model.reply":
+                waiting = self._replies.get(message.get("id"))
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(message)
+                continue  # a reply nobody waits for any more (it gave up): dropped
             heard_at = time.monotonic()
             for request_id in message.get("ids") or ():
                 if request_id in self._heard:
@@ -357,25 +367,24 @@ class ChannelLayerBackend:
     async def _attempt(self, op: str, body: str, deadline: float, channel: str):
         layer = self._layer()
         request_id = uuid.uuid4().hex
-        reply_channel = await layer.new_channel(REPLY_PREFIX)
+        inbox = await self._inbox(layer)
         message = {
             "type": "model.request",
             "id": request_id,
             "op": op,
             "payload": body,
-            "reply_channel": reply_channel,
-            "heartbeat_channel": await self._heartbeat_channel(layer),
+            "reply_channel": inbox,
+            "heartbeat_channel": inbox,
             "deadline": time.time() + max(0.0, deadline - time.monotonic()),
         }
-        self._waiting.add(reply_channel)
+        reply = self._replies[request_id] = asyncio.get_running_loop().create_future()
         self._heard[request_id] = time.monotonic()
         try:
             await self._send(layer, channel, message, deadline)
-            return await self._await_reply(layer, reply_channel, request_id, deadline)
+            return await self._await_reply(reply, request_id, deadline)
         finally:
-            self._waiting.discard(reply_channel)
+            self._replies.pop(request_id, None)
             self._heard.pop(request_id, None)
-            self._forget(layer, reply_channel)
 
     async def _send(self, layer, channel, message, deadline):
         from channels.exceptions import ChannelFull
@@ -395,9 +404,9 @@ class ChannelLayerBackend:
         except BROKER_ERRORS as exc:
             raise ModelError("worker_unavailable", f"The message broker (Redis) cannot be reached: {exc}", 503) from None
 
-    async def _await_reply(self, layer, reply_channel, request_id, deadline):
+    async def _await_reply(self, reply: asyncio.Future, request_id, deadline):
         sent_at = time.monotonic()
-        while True:
+        while not reply.done():
             now = time.monotonic()
             if now >= deadline:
                 raise self._timed_out()
@@ -405,28 +414,9 @@ class ChannelLayerBackend:
             wait = min(deadline, last_word + self.liveness) - now
             if wait <= 0:
                 raise _Lost(heard=last_word > sent_at)
-            try:
-                reply = await asyncio.wait_for(layer.receive(reply_channel), wait)
-            except asyncio.TimeoutError:
-                continue  # heartbeats arrive on the heartbeat channel: look again
-            except BROKER_ERRORS as exc:  # the in-memory layer never raises these
-                raise ModelError("worker_unavailable", f"The message broker (Redis) was lost: {exc}", 503) from None
-            if reply.get("id") != request_id:
-                continue
-            if reply.get("error") is not None:
-                raise ModelError.from_dict(json.loads(reply["error"]))
-            return json.loads(reply["result"]), reply.get("worker_channel")
-
-    def _forget(self, layer, reply_channel):
-        """Drop what channels-redis buffered for reply channels nobody awaits
-        (a heartbeat that crossed the reply, a worker that answered after we
-        gave up): it keeps one queue per channel name forever otherwise."""
-        buffers = getattr(layer, "receive_buffer", None)
-        if buffers is None:
-            return
-        buffers.pop(reply_channel, None)
-        if len(buffers) > len(self._waiting) + 64:
-            keep = self._waiting | set(self._heartbeat_channels.values())
-            for name in list(buffers):
-                if name.startswith(REPLY_PREFIX) and name not in keep:
-                    buffers.pop(name, None)
+            # asyncio.wait, not wait_for: a timeout leaves the future (and the inbox's receive) alone.
+            await asyncio.wait({reply}, timeout=wait)
+        message = reply.result()
+        if message.get("error") is not None:
+            raise ModelError.from_dict(json.loads(message["error"]))
+        return json.loads(message["result"]), message.get("worker_channel")

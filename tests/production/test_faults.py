@@ -16,14 +16,16 @@ class Students:
     def __init__(self, stack, n):
         self.stack = stack
         self.n = n
-        self.results = []  # (finished_at, status, seconds, what)
+        self.results = []  # (finished_at, status, seconds, what, failure's body)
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(n)]
 
     def _record(self, what, response, started):
         with self.lock:
-            self.results.append((time.monotonic(), response.status_code, time.monotonic() - started, what))
+            # A failure keeps its body: which error (worker_timeout, busy...) tells the cause.
+            body = response.text[:300] if response.status_code != 200 else ""
+            self.results.append((time.monotonic(), response.status_code, time.monotonic() - started, what, body))
 
     def _run(self):
         with self.stack.client(timeout=40) as http:

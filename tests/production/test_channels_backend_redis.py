@@ -1,0 +1,75 @@
+"""The web side of the worker protocol on real Redis: many requests in flight
+in one process, each waiting for its reply in short liveness windows, lose
+no reply and never hang.
+
+A channels-redis ``receive()`` cancelled by a timeout can lose a message it
+had already taken from Redis, or leave its receive lock held so that every
+later receive in the process waits forever. The backend once waited for
+each reply that way, a liveness window at a time; under load a killed
+worker then cost a student a 20 s timeout in CI. Now one reader per event
+loop receives, and is never cancelled.
+"""
+
+import asyncio
+import json
+import random
+import uuid
+
+import pytest
+
+from modelworker.channels_backend import ChannelLayerBackend, RedisChannelLayer
+
+from .conftest import cleanup_prefix
+
+
+@pytest.fixture
+def redis_layers(services, settings):
+    prefix = f"test-replies-{uuid.uuid4().hex[:8]}:"
+    config = {"hosts": [{"address": services["redis"], "socket_timeout": 15}], "prefix": prefix, "capacity": 1000, "expiry": 30}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "modelworker.channels_backend.RedisChannelLayer", "CONFIG": config}}
+    # Short windows: every request waits through several of them, as under load.
+    settings.MODELWORKER = {**settings.MODELWORKER, "TIMEOUT_SECONDS": 20.0, "LIVENESS_SECONDS": 0.15, "HEARTBEAT_SECONDS": 0.05}
+    yield config
+    cleanup_prefix(services["redis"], prefix)
+
+
+async def fake_worker(config, stop: asyncio.Event):
+    """Takes requests from ``model-worker``; says it is working every 50 ms
+    and answers each after 0-0.4 s, with the request's own id in the result."""
+    layer = RedisChannelLayer(**config)
+
+    async def answer(message):
+        for _ in range(random.randrange(9)):
+            await layer.send(message["heartbeat_channel"], {"type": "model.working", "ids": [message["id"]]})
+            await asyncio.sleep(0.05)
+        await layer.send(
+            message["reply_channel"],
+            {"type": "model.reply", "id": message["id"], "worker": "fake", "worker_channel": None,
+             "result": json.dumps({"asked": json.loads(message["payload"])["n"]})},
+        )
+
+    tasks = set()
+    while not stop.is_set():
+        message = await layer.receive("model-worker")
+        task = asyncio.ensure_future(answer(message))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+
+async def test_many_requests_in_one_process_each_get_their_own_reply_and_none_is_lost(redis_layers):
+    backend = ChannelLayerBackend()
+    stop = asyncio.Event()
+    worker = asyncio.ensure_future(fake_worker(redis_layers, stop))
+
+    async def student(k):
+        for round_ in range(15):
+            n = k * 100 + round_
+            assert await backend.arequest("models", {"n": n}) == {"asked": n}
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(student(k) for k in range(24))), 60)
+    finally:
+        stop.set()
+        worker.cancel()
+    # Not one reply went missing: none of the 360 requests was sent twice.
+    assert backend.retries == 0
