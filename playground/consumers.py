@@ -33,6 +33,12 @@ log = logging.getLogger("playground")
 
 
 class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
+    # Nothing addresses a stream over the channel layer, so it takes none (an
+    # alias that is not configured). With one, every socket that closes would
+    # cancel a channels-redis receive shared with the process's other
+    # consumers, which can drop their messages (django/channels#1683).
+    channel_layer_alias = "playground-streams-take-no-channel-layer"
+
     # ------------------------------------------------------------------ lifecycle
 
     async def connect(self):

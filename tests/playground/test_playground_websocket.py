@@ -406,3 +406,17 @@ async def test_a_websocket_from_another_site_is_refused(engine):
     c = WebsocketCommunicator(application, "/ws/playground/", headers=[(b"origin", b"http://evil.example")])
     connected, _ = await c.connect(timeout=5)
     assert not connected
+
+
+async def test_a_stream_listens_on_no_channel_of_the_channel_layer(ws):
+    # A socket closing cancels its consumer's channel-layer receive, and a
+    # cancelled channels-redis receive can drop another consumer's message (a
+    # teacher's live class view): a stream, which nothing addresses, takes none.
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    before = set(layer.channels)
+    s = await ws()
+    await s.send(type="start", text=PROMPT, speed_ms=0, max_tokens=2)
+    await s.tokens(2)
+    assert set(layer.channels) == before
