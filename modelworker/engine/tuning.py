@@ -43,7 +43,12 @@ def tune_process() -> None:
         # on the machine) a spinning thread burns the core its team-mate needs:
         # on the 2-core VM at load 3-5 a one-token step took 207-307 ms
         # spinning, 60-120 ms passive; a wheel step under 60 students cost
-        # 140 ms of CPU against 62 (benchmarks/capacity.py, README).
+        # 140 ms of CPU against 62 (benchmarks/capacity.py, README). The price
+        # is a lone request on an idle server: waking the team for each of a
+        # forward's parallel regions makes it ~15-20% slower than a spinning
+        # team's (2026-12-04; libgomp's short spin, OMP_WAIT_POLICY set empty
+        # and GOMP_SPINCOUNT=10000, gave the same steps/s at 30-120 students
+        # for 5-14 ms more CPU a step; README, "Class capacity").
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # The tokenizer's own thread pool would compete with the forwards (and
     # warns after a fork).
