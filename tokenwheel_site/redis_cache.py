@@ -22,7 +22,7 @@ from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from modelworker.channels_backend import stale_connection_retry
+from modelworker.redis_layer import stale_connection_retry
 
 log = logging.getLogger("tokenwheel.cache")
 

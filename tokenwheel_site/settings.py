@@ -149,7 +149,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # channels-redis, fixed for several model workers on one channel and Redis outages.
-            "BACKEND": "modelworker.channels_backend.RedisChannelLayer",
+            "BACKEND": "modelworker.redis_layer.RedisChannelLayer",
             "CONFIG": {
                 # redis-py's default 5 s read timeout would cut channels-redis's 5 s BZPOPMIN.
                 "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 3, "socket_timeout": 15}],

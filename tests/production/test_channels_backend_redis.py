@@ -17,7 +17,8 @@ import uuid
 
 import pytest
 
-from modelworker.channels_backend import ChannelLayerBackend, RedisChannelLayer
+from modelworker.channels_backend import ChannelLayerBackend
+from modelworker.redis_layer import RedisChannelLayer
 
 from .conftest import cleanup_prefix
 
@@ -26,7 +27,7 @@ from .conftest import cleanup_prefix
 def redis_layers(services, settings):
     prefix = f"test-replies-{uuid.uuid4().hex[:8]}:"
     config = {"hosts": [{"address": services["redis"], "socket_timeout": 15}], "prefix": prefix, "capacity": 1000, "expiry": 30}
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "modelworker.channels_backend.RedisChannelLayer", "CONFIG": config}}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "modelworker.redis_layer.RedisChannelLayer", "CONFIG": config}}
     # Short windows: every request waits through several of them, as under load.
     settings.MODELWORKER = {**settings.MODELWORKER, "TIMEOUT_SECONDS": 20.0, "LIVENESS_SECONDS": 0.15, "HEARTBEAT_SECONDS": 0.05}
     yield config
@@ -73,3 +74,25 @@ async def test_many_requests_in_one_process_each_get_their_own_reply_and_none_is
         worker.cancel()
     # Not one reply went missing: none of the 360 requests was sent twice.
     assert backend.retries == 0
+
+
+async def test_receives_cut_off_by_timeouts_lose_no_message_and_stall_no_other(redis_layers):
+    # What a websocket consumer does when its socket closes, and what a
+    # caller waiting with a timeout does: cancel a receive on a channel of
+    # its own while others in the process wait on theirs.
+    layer, sender = RedisChannelLayer(**redis_layers), RedisChannelLayer(**redis_layers)
+    sending = set()
+
+    async def one_channel_after_another():
+        for _ in range(40):
+            channel = await layer.new_channel()
+            task = asyncio.ensure_future(asyncio.sleep(random.uniform(0, 0.05)))
+            task.add_done_callback(lambda _, c=channel: sending.add(asyncio.ensure_future(sender.send(c, {"type": "x"}))))
+            while True:  # a lost message would keep this loop going until the wait_for below
+                try:
+                    await asyncio.wait_for(layer.receive(channel), random.uniform(0.001, 0.03))
+                    break
+                except asyncio.TimeoutError:
+                    pass
+
+    await asyncio.wait_for(asyncio.gather(*(one_channel_after_another() for _ in range(16))), 30)
