@@ -34,9 +34,10 @@ log = logging.getLogger("playground")
 
 class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
     # Nothing addresses a stream over the channel layer, so it takes none (an
-    # alias that is not configured). With one, every socket that closes would
-    # cancel a channels-redis receive shared with the process's other
-    # consumers, which can drop their messages (django/channels#1683).
+    # alias that is not configured): no channel and no receive per student's
+    # socket, and none to cancel when it closes (a cancelled channels-redis
+    # receive could drop another consumer's message, django/channels#1683;
+    # modelworker/redis_layer.py now guards against that for the rest).
     channel_layer_alias = "playground-streams-take-no-channel-layer"
 
     # ------------------------------------------------------------------ lifecycle

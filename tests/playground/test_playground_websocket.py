@@ -409,9 +409,8 @@ async def test_a_websocket_from_another_site_is_refused(engine):
 
 
 async def test_a_stream_listens_on_no_channel_of_the_channel_layer(ws):
-    # A socket closing cancels its consumer's channel-layer receive, and a
-    # cancelled channels-redis receive can drop another consumer's message (a
-    # teacher's live class view): a stream, which nothing addresses, takes none.
+    # Nothing addresses a stream over the channel layer: a student's socket
+    # costs it no channel and no receive (to be cancelled when it closes).
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
