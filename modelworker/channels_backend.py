@@ -104,6 +104,7 @@ class ChannelLayerBackend:
         # that holds its KV cache: later steps go there, not to any worker.
         self._affinity: OrderedDict[str, str] = OrderedDict()
         self.retries = 0  # requests sent again after their worker went silent
+        self.late_replies = 0  # replies that came after their request gave up on them
 
     # ---- the two entry points
 
@@ -250,7 +251,9 @@ class ChannelLayerBackend:
                 waiting = self._replies.get(message.get("id"))
                 if waiting is not None and not waiting.done():
                     waiting.set_result(message)
-                continue  # a reply nobody waits for any more (it gave up): dropped
+                else:  # nobody waits for it any more (it gave up): dropped
+                    self.late_replies += 1
+                continue
             heard_at = time.monotonic()
             for request_id in message.get("ids") or ():
                 if request_id in self._heard:

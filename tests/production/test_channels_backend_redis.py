@@ -34,9 +34,10 @@ def redis_layers(services, settings):
     cleanup_prefix(services["redis"], prefix)
 
 
-async def fake_worker(config, stop: asyncio.Event):
+async def fake_worker(config, stop: asyncio.Event, sent: list):
     """Takes requests from ``model-worker``; says it is working every 50 ms
-    and answers each after 0-0.4 s, with the request's own id in the result."""
+    and answers each after 0-0.4 s, with the request's own id in the result
+    (each reply's request id goes in ``sent``)."""
     layer = RedisChannelLayer(**config)
 
     async def answer(message):
@@ -48,6 +49,7 @@ async def fake_worker(config, stop: asyncio.Event):
             {"type": "model.reply", "id": message["id"], "worker": "fake", "worker_channel": None,
              "result": json.dumps({"asked": json.loads(message["payload"])["n"]})},
         )
+        sent.append(message["id"])
 
     tasks = set()
     while not stop.is_set():
@@ -59,8 +61,8 @@ async def fake_worker(config, stop: asyncio.Event):
 
 async def test_many_requests_in_one_process_each_get_their_own_reply_and_none_is_lost(redis_layers):
     backend = ChannelLayerBackend()
-    stop = asyncio.Event()
-    worker = asyncio.ensure_future(fake_worker(redis_layers, stop))
+    stop, sent = asyncio.Event(), []
+    worker = asyncio.ensure_future(fake_worker(redis_layers, stop, sent))
 
     async def student(k):
         for round_ in range(15):
@@ -72,8 +74,16 @@ async def test_many_requests_in_one_process_each_get_their_own_reply_and_none_is
     finally:
         stop.set()
         worker.cancel()
-    # Not one reply went missing: none of the 360 requests was sent twice.
-    assert backend.retries == 0
+    # Not one reply went missing: each the worker sent reached its request,
+    # or came after it had given up (a loaded host can stall the loop past a
+    # 0.15 s window, and the request is then sent again). The old receive per
+    # request lost some, and requests were sent again for them.
+    for _ in range(50):  # the answers to attempts given up may still be on their way
+        if len(sent) == 360 + backend.retries and 360 + backend.late_replies == len(sent):
+            break
+        await asyncio.sleep(0.1)
+    assert len(sent) == 360 + backend.retries  # every attempt was answered once
+    assert 360 + backend.late_replies == len(sent)  # and every answer arrived
 
 
 async def test_receives_cut_off_by_timeouts_lose_no_message_and_stall_no_other(redis_layers):
