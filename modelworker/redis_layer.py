@@ -19,10 +19,9 @@ try:  # the Redis layer is optional: tests and `make run` use the in-memory one
     from redis.backoff import ExponentialBackoff
     from redis.exceptions import ConnectionError as _RedisConnectionError
     from redis.exceptions import RedisError as _RedisError
-    from redis.exceptions import TimeoutError as _RedisTimeoutError
 except ImportError:  # pragma: no cover - channels-redis is a dependency
     _RedisChannelLayer = object
-    _RedisError = _RedisConnectionError = _RedisTimeoutError = OSError
+    _RedisError = _RedisConnectionError = OSError
 
 # What a lost or refused Redis connection raises, wherever it surfaces.
 BROKER_ERRORS = (_RedisError, OSError)
@@ -67,6 +66,12 @@ class RedisChannelLayer(_RedisChannelLayer):
     """
 
     RETRY_MAX_SECONDS = 2.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Per event loop: the queues of this process's channels, their readers
+        # (one per Redis list), how many wait on each and when each was last used.
+        self._local_by_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def create_pool(self, index):
         host = {"retry": stale_connection_retry(_AsyncRetry), **self.hosts[index]}
@@ -139,10 +144,9 @@ class RedisChannelLayer(_RedisChannelLayer):
         and a receive only waits on its queue: cancelling it loses nothing."""
         local = self._local_state()
         queue = local["queues"].setdefault(channel, asyncio.Queue())
-        if self.non_local_name(channel) not in local["readers"]:
-            local["readers"][self.non_local_name(channel)] = asyncio.ensure_future(
-                self._read_local(local, self.non_local_name(channel))
-            )
+        real_channel = self.non_local_name(channel)
+        if real_channel not in local["readers"]:
+            local["readers"][real_channel] = asyncio.ensure_future(self._read_local(local, real_channel))
         local["waiting"][channel] = local["waiting"].get(channel, 0) + 1
         try:
             return await queue.get()
@@ -152,10 +156,9 @@ class RedisChannelLayer(_RedisChannelLayer):
 
     def _local_state(self) -> dict:
         loop = asyncio.get_running_loop()
-        by_loop = self.__dict__.setdefault("_local_by_loop", weakref.WeakKeyDictionary())
-        if loop not in by_loop:
-            by_loop[loop] = {"queues": {}, "readers": {}, "waiting": {}, "touched": {}, "swept": time.monotonic()}
-        return by_loop[loop]
+        if loop not in self._local_by_loop:
+            self._local_by_loop[loop] = {"queues": {}, "readers": {}, "waiting": {}, "touched": {}, "swept": time.monotonic()}
+        return self._local_by_loop[loop]
 
     async def _read_local(self, local, real_channel):
         while True:

@@ -7,9 +7,8 @@ from django.utils import timezone
 
 
 def _idle_cutoff():
-    """Sessions that still exist for their users: anonymous ones expire after
-    ``WHEEL["ANONYMOUS_TTL_SECONDS"]`` idle; a signed-in user's never do.
-    An anonymous session last used before this moment has expired."""
+    """An anonymous session last used before this moment has expired
+    (``WHEEL["ANONYMOUS_TTL_SECONDS"]`` idle); a signed-in user's never does."""
     return timezone.now() - timezone.timedelta(seconds=settings.WHEEL["ANONYMOUS_TTL_SECONDS"])
 
 
