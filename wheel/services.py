@@ -55,15 +55,21 @@ def get_session(session_id, user, touch=True, write=False) -> WheelSession:
 # --------------------------------------------------------------------------- state
 
 
-def history(session: WheelSession, events=None) -> list[dict]:
-    """The active tokens, each with the guess made before it (predict-then-reveal)."""
+def with_guesses(session: WheelSession, events=None) -> list[TokenEvent]:
+    """The active tokens, each with the guess made before it (predict-then-reveal)
+    as ``.guess``: a response whose serializer has ``token_history`` renders them."""
     events = list(session.active_events() if events is None else events)
     guesses = {tuple(g.context_ids): g for g in session.guesses.all()}
     context = list(session.prompt_token_ids)
     for event in events:
         event.guess = guesses.get(tuple(context))
         context.append(event.token_id)
-    return render(out.HistoryItemOut, events, many=True)
+    return events
+
+
+def history(session: WheelSession, events=None) -> list[dict]:
+    """:func:`with_guesses`, rendered."""
+    return render(out.HistoryItemOut, with_guesses(session, events), many=True)
 
 
 def derive_seed(story_seed: int, position: int) -> int:
@@ -80,7 +86,8 @@ def session_params(session: WheelSession) -> dict:
 
 
 def context_ids(session: WheelSession, events=None) -> list[int]:
-    events = session.active_events() if events is None else events
+    if events is None:  # just the ids: a class's every wheel request reads them
+        return [*session.prompt_token_ids, *session.active_events().values_list("token_id", flat=True)]
     return list(session.prompt_token_ids) + [e.token_id for e in events]
 
 
@@ -317,8 +324,9 @@ def append_token(session: WheelSession, data: dict) -> dict:
         response["landed_in"] = chosen["category"]
     if "other_category_info" in chosen:
         response["other_category_info"] = chosen["other_category_info"]
-    # The history checked unchanged inside the transaction, plus the new token.
-    response["token_history"] = history(session, [*events, event])
+    # The history checked unchanged inside the transaction, plus the new token
+    # (rendered once, by the view's AppendTokenOut).
+    response["token_history"] = with_guesses(session, [*events, event])
     if warnings:
         response["warnings"] = warnings
     return response
@@ -388,7 +396,7 @@ def undo(session: WheelSession) -> dict:
         "previous_text": previous_text,
         "removed_token": render(out.RemovedTokenOut, last),
         "current_text": locked.current_text,
-        "token_history": history(locked, remaining),
+        "token_history": with_guesses(locked, remaining),
         "message": "Last token removed successfully",
     }
 
