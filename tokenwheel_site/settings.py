@@ -137,10 +137,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         **DATABASES["default"].get("OPTIONS", {}),
     }
     DATABASES["default"].setdefault("TEST", {})
-# Under ASGI every request runs on a thread of its own: Django's persistent
-# connections (per thread) would never be reused. SQLite pools its own above;
-# PostgreSQL opens one per request.
+# A connection is closed when its request ends (SQLite's goes back to the pool
+# above; PostgreSQL opens one per request): a request's thread
+# (tokenwheel_site/asgi_handler.py) holds none between requests.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Threads that serve HTTP requests in a web process: the sync middleware chain
+# and view, one request at a time each. A request waiting for the model holds
+# its thread, so there are enough for a school's requests in flight; one
+# beyond them waits for a thread, first come first served.
+WEB_REQUEST_THREADS = envint("WEB_REQUEST_THREADS", 128)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channels and cache -----------------------------------------------------

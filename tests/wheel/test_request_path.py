@@ -27,6 +27,7 @@ async def call(method, path, body=None, headers=()):
         part = await talk.receive_output(60)
         response["body"] += part.get("body", b"")
         if not part.get("more_body"):
+            await talk.wait(10)  # the application's own end: its close() after the last byte
             return response
 
 
@@ -67,3 +68,34 @@ async def test_errors_and_throttles_answer_as_json_through_it(monkeypatch):
     refused = await call("GET", "/api/sessions/00000000-0000-4000-8000-000000000001")
     assert refused["status"] == 429
     assert int(refused["headers"]["retry-after"]) > 0
+
+
+async def test_a_request_starts_and_finishes_once_on_the_thread_that_served_it():
+    """request_started and request_finished (which close the thread's database
+    connection) fire once a request, on the thread that ran its view: a JSON
+    answer and a streamed static file alike."""
+    import threading
+
+    from django.core import signals
+
+    seen = []
+
+    def started(**kwargs):
+        seen.append(("started", threading.get_ident()))
+
+    def finished(**kwargs):
+        seen.append(("finished", threading.get_ident()))
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        for path in ("/api/sessions/00000000-0000-4000-8000-000000000000", "/static/wheel/api.js"):
+            seen.clear()
+            response = await call("GET", path)
+            assert response["status"] in (200, 404) and response["body"]
+            assert [event for event, _ in seen] == ["started", "finished"], (path, seen)
+            if path.startswith("/api/"):
+                assert seen[0][1] == seen[1][1] != threading.get_ident(), seen  # a request thread, not the event loop's
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
