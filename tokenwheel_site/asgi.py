@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, websockets through Channels."""
 
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tokenwheel_site.settings")
@@ -25,6 +26,11 @@ application = ProtocolTypeRouter(
         "channel": ChannelNameRouter(channel_consumers),
     }
 )
+
+# Django, DRF and the app are loaded and live as long as the process: keep
+# them out of the cyclic collector's full passes. Under 120 students each of
+# those passes held the interpreter lock for 70-90 ms; after freeze(), 10-30.
+gc.freeze()
 
 # Start loading the default model now (on its own thread) so the first student
 # does not wait for it. Never at import time of settings/apps: `migrate` must not load torch.
