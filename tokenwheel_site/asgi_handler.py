@@ -57,12 +57,14 @@ class OneHopASGIHandler(ASGIHandler):
         # thread_sensitive=False with our executor: asgiref still records this
         # event loop for the thread, so async_to_sync in a view (a channel
         # layer's group_send) runs on it, as under Django's own handler.
-        response = await sync_to_async(self.respond, thread_sensitive=False, executor=self.threads)(scope, body_file)
         try:
-            await self.send_response(response, send)
+            response = await sync_to_async(self.respond, thread_sensitive=False, executor=self.threads)(scope, body_file)
+            try:
+                await self.send_response(response, send)
+            finally:
+                if response.streaming:
+                    await sync_to_async(response.close, thread_sensitive=False, executor=self.threads)()
         finally:
-            if response.streaming:
-                await sync_to_async(response.close, thread_sensitive=False, executor=self.threads)()
             body_file.close()
 
     def respond(self, scope, body_file):
