@@ -99,3 +99,30 @@ async def test_a_request_starts_and_finishes_once_on_the_thread_that_served_it()
     finally:
         signals.request_started.disconnect(started)
         signals.request_finished.disconnect(finished)
+
+
+async def test_requests_beyond_the_threads_wait_for_one_and_are_all_answered(settings):
+    """With every request thread busy, the next requests queue (first come,
+    first served) instead of failing: 12 at once through 2 threads."""
+    import asyncio
+
+    from tokenwheel_site.asgi_handler import OneHopASGIHandler
+
+    settings.WEB_REQUEST_THREADS = 2
+    handler = OneHopASGIHandler()
+    assert handler.threads._max_workers == 2
+
+    async def one(i):
+        path = f"/api/sessions/00000000-0000-4000-8000-{i:012d}"
+        scope = {"type": "http", "http_version": "1.1", "method": "GET", "path": path, "raw_path": path.encode(),
+                 "query_string": b"", "scheme": "http", "headers": [(b"host", b"testserver")], "client": ("203.0.113.9", 50000 + i)}
+        talk = ApplicationCommunicator(handler, scope)
+        await talk.send_input({"type": "http.request", "body": b""})
+        start = await talk.receive_output(30)
+        body = await talk.receive_output(30)
+        await talk.wait(10)
+        return start["status"], json.loads(body["body"])["error"]
+
+    answers = await asyncio.gather(*(one(i) for i in range(12)))
+    assert answers == [(404, "Session not found")] * 12
+    handler.threads.shutdown()
