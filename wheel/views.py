@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from common.rendering import render
 from modelworker import client
 
-from . import predict, reports, services
+from . import predict, reports, services, steps
 from . import serializers as s
 from .throttles import CreateSessionThrottle, SessionRateThrottle
 
@@ -77,13 +77,13 @@ class AppendTokenView(SessionView):
     def post(self, request, session_id):
         session = self.session(request, session_id, write=True)
         data = _validated(s.AppendTokenIn, request.data)
-        return Response(render(s.AppendTokenOut, services.append_token(session, data)))
+        return Response(render(s.AppendTokenOut, steps.append_token(session, data)))
 
 
 class UndoView(SessionView):
     @extend_schema(request=None, responses={200: s.UndoOut, **ERRORS}, operation_id="undo")
     def post(self, request, session_id):
-        return Response(render(s.UndoOut, services.undo(self.session(request, session_id, write=True))))
+        return Response(render(s.UndoOut, steps.undo(self.session(request, session_id, write=True))))
 
 
 class StatisticsView(SessionView):
