@@ -2,7 +2,7 @@
 between: where the gap in ``run.py``'s first ratio comes from.
 
     .venv/bin/python benchmarks/cache_miss.py
-    .venv/bin/python benchmarks/cache_miss.py --server-env OMP_WAIT_POLICY= --server-env GOMP_SPINCOUNT=10000
+    .venv/bin/python benchmarks/cache_miss.py --server-env OMP_WAIT_POLICY=PASSIVE   # sleep at once
 
 Starts a server (the embedded default, with the given environment), makes
 40 sessions on 62-token contexts that differ in their first token (so no

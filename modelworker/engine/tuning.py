@@ -19,6 +19,10 @@ log = logging.getLogger("modelworker")
 # Arenas glibc may create in this process (its default is 8 per core).
 MALLOC_ARENAS = 2
 
+# Spins an idle OpenMP thread makes before it sleeps (libgomp, the OpenMP of
+# torch's Linux wheels). See tune_process.
+OPENMP_SPIN_COUNT = 10_000
+
 
 def configured_threads() -> int:
     """``MODELWORKER["TORCH_THREADS"]``, or the cores (at most 4) without Django settings."""
@@ -38,18 +42,21 @@ def tune_process() -> None:
         log.debug("torch was imported before the engine: OMP_NUM_THREADS is left to torch.set_num_threads")
     else:
         os.environ.setdefault("OMP_NUM_THREADS", threads)
-        # OpenMP threads that sleep while they wait instead of spinning. With
-        # the cores shared (the web threads of this process, or anything else
-        # on the machine) a spinning thread burns the core its team-mate needs:
-        # on the 2-core VM at load 3-5 a one-token step took 207-307 ms
-        # spinning, 60-120 ms passive; a wheel step under 60 students cost
-        # 140 ms of CPU against 62 (benchmarks/capacity.py, README). The price
-        # is a lone request on an idle server: waking the team for each of a
-        # forward's parallel regions makes it ~15-20% slower than a spinning
-        # team's (2026-12-04; libgomp's short spin, OMP_WAIT_POLICY set empty
-        # and GOMP_SPINCOUNT=10000, gave the same steps/s at 30-120 students
-        # for 5-14 ms more CPU a step; README, "Class capacity").
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # How long an OpenMP thread spins before it sleeps, once its part of
+        # a parallel region is done. libgomp's default (300,000 spins) burns
+        # the core its team-mate or the web process needs: on the 2-core VM
+        # at load 3-5 a one-token step took 207-307 ms spinning, 60-120 ms
+        # sleeping at once (PASSIVE); a wheel step under 60 students cost
+        # 140 ms of CPU against 62. Sleeping at once has its own price: a
+        # forward has hundreds of regions, and waking the team for each made
+        # a lone request's forward 25-45% slower than the bare one. 10,000
+        # spins (tens of microseconds) keeps the team awake across the gaps
+        # inside a forward, not between forwards: a cache miss went from
+        # 1.33-1.62x the bare forward to 1.04-1.09x, for no loss of class
+        # capacity that the benchmark could tell apart from noise (README,
+        # "Class capacity"). An explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+        if "OMP_WAIT_POLICY" not in os.environ:
+            os.environ.setdefault("GOMP_SPINCOUNT", str(OPENMP_SPIN_COUNT))
     # The tokenizer's own thread pool would compete with the forwards (and
     # warns after a fork).
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
