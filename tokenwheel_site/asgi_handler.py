@@ -24,6 +24,9 @@ Django's way. Without the disconnect watch, a client that leaves mid-request
 only means the response goes nowhere: a sync view cannot be stopped anyway,
 and each model call is bounded by the request's deadline.
 
+Before a request goes to a thread, :mod:`.admission` may refuse it (503
+busy) when the process is already too far behind.
+
 Written against Django 5.2's ``ASGIHandler`` (``read_body``,
 ``create_request``, ``send_response``); pinned in pyproject.toml.
 """
@@ -40,12 +43,17 @@ from django.core.exceptions import RequestAborted
 from django.http import FileResponse
 from django.urls import set_script_prefix
 
+from common.http import json_error
+
+from .admission import Admission
+
 
 class OneHopASGIHandler(ASGIHandler):
     def __init__(self):
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
         self.threads = ThreadPoolExecutor(max_workers=settings.WEB_REQUEST_THREADS, thread_name_prefix="request")
+        self.admission = Admission(settings.WEB_MAX_WAIT_SECONDS, settings.WEB_SHED_MIN_IN_FLIGHT)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -58,7 +66,15 @@ class OneHopASGIHandler(ASGIHandler):
         # event loop for the thread, so async_to_sync in a view (a channel
         # layer's group_send) runs on it, as under Django's own handler.
         try:
-            response = await sync_to_async(self.respond, thread_sensitive=False, executor=self.threads)(scope, body_file)
+            refusal = self.admission.refusal(scope["path"].removeprefix(get_script_prefix(scope).rstrip("/")))
+            if refusal is not None:
+                await self.send_response(json_error(refusal), send)
+                return
+            self.admission.started()
+            try:
+                response = await sync_to_async(self.respond, thread_sensitive=False, executor=self.threads)(scope, body_file)
+            finally:
+                self.admission.finished()
             try:
                 await self.send_response(response, send)
             finally:

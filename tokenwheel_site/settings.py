@@ -146,6 +146,12 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # its thread, so there are enough for a school's requests in flight; one
 # beyond them waits for a thread, first come first served.
 WEB_REQUEST_THREADS = envint("WEB_REQUEST_THREADS", 128)
+# Load shedding (tokenwheel_site/admission.py): while a request would spend
+# longer than this in the web process (requests in it / the rate they leave),
+# a new API request gets 503 busy with Retry-After at once; 0 turns it off.
+# Fewer requests in flight than the minimum never count as a queue.
+WEB_MAX_WAIT_SECONDS = envfloat("WEB_MAX_WAIT_SECONDS", 2.0)
+WEB_SHED_MIN_IN_FLIGHT = envint("WEB_SHED_MIN_IN_FLIGHT", 32)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channels and cache -----------------------------------------------------
