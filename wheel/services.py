@@ -170,6 +170,9 @@ def set_prompt(session: WheelSession, prompt: str) -> dict:
         raise AppError("invalid_prompt", "The prompt is empty after tokenization.")
     now = timezone.now()
     with transaction.atomic():
+        # On PostgreSQL, an append to this session in flight finishes first
+        # (its token is then reset too) or sees the reset and is refused.
+        WheelSession.objects.select_for_update().filter(pk=session.pk).values_list("pk").get()
         session.events.filter(undone_at__isnull=True).update(undone_at=now, removed_by="reset")
         session.initial_prompt = prompt
         session.prompt_token_ids = tokens["ids"]

@@ -8,6 +8,7 @@ import hashlib
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from rest_framework import status
 
@@ -76,12 +77,16 @@ def append_token(session: WheelSession, data: dict) -> dict:
     now = timezone.now()
     try:
         with transaction.atomic():
-            locked = WheelSession.objects.select_for_update().get(pk=session.pk)
-            current = list(locked.events.filter(undone_at__isnull=True).order_by("position").values_list("pk", flat=True))
-            if current != [e.pk for e in events] or locked.prompt_token_ids != session.prompt_token_ids:
-                raise _conflict(locked)
+            # The history is still the one the token was chosen for: same
+            # prompt, same newest active token. One row read under the write
+            # lock, not the whole history: under a class, every statement
+            # there waits to get the interpreter lock back, and SQLite's one
+            # writer waits with it (see _history_head).
+            now_prompt, now_text, now_head = _history_head(session.pk)
+            if now_head != (events[-1].pk if events else None) or now_prompt != session.prompt_token_ids:
+                raise _conflict(now_text)
             event = TokenEvent.objects.create(
-                session=locked,
+                session=session,
                 position=len(events),
                 token_id=chosen["token_id"],
                 token_text=chosen["token_text"],
@@ -98,16 +103,13 @@ def append_token(session: WheelSession, data: dict) -> dict:
                 seed=seed if mode != "token" else None,
                 selected_at=now,
             )
-            locked.current_text = new_text
-            locked.last_accessed = now
-            locked.save(update_fields=["current_text", "last_accessed"])
+            WheelSession.objects.filter(pk=session.pk).update(current_text=new_text, last_accessed=now)
             # Counted with the token, in one write transaction (the class's
             # appends queue for SQLite's one writer).
             metering.add_tokens(rules, session.owner, session.model_name, 1, tool="wheel")
     except IntegrityError:
-        raise _conflict(session) from None
-    # What was just written, without reading it back.
-    session.current_text, session.last_accessed = locked.current_text, locked.last_accessed
+        raise _conflict(WheelSession.objects.values_list("current_text", flat=True).get(pk=session.pk)) from None
+    session.current_text, session.last_accessed = new_text, now
     if chosen["category"] == TokenEvent.CATEGORY_OTHER:
         metering.count(rules, session.owner, session.model_name, "wheel", other_picks=1)
     live.record_spin(session, event, ids)  # a spin on the class's live step reaches the projector
@@ -131,13 +133,27 @@ def append_token(session: WheelSession, data: dict) -> dict:
     return response
 
 
-def _conflict(session):
+def _history_head(session_pk):
+    """``(prompt ids, current text, pk of the newest active token or None)``
+    of a session, in one row. The newest active token fixes the whole active
+    history: tokens are only appended at the end, undone from the end or all
+    reset, and a new token's pk is above every earlier one's, so the same
+    newest token means the same tokens before it. A reset to the same empty
+    history shows in the prompt. Call it inside the write transaction."""
+    newest = TokenEvent.objects.filter(session=OuterRef("pk"), undone_at__isnull=True).order_by("-pk").values("pk")[:1]
+    # FOR UPDATE: on PostgreSQL an undo or reset of this session waits for
+    # this transaction (SQLite's one writer does that already).
+    rows = WheelSession.objects.select_for_update().filter(pk=session_pk)
+    return rows.values_list("prompt_token_ids", "current_text", Subquery(newest)).get()
+
+
+def _conflict(current_text):
     return AppError(
         "conflict",
         "The session changed while this token was being chosen (another append or undo won); "
         "fetch the session and try again.",
         status.HTTP_409_CONFLICT,
-        current_text=session.current_text,
+        current_text=current_text,
     )
 
 
