@@ -48,13 +48,16 @@ class Admission:
         self._logged = -math.inf
         self.refused = 0
 
-    def _rate(self, now: float) -> float:
-        """Requests finished a second, over the last window (at least one per
-        window, so a process where nothing finishes reads as very slow)."""
+    def _forget_before(self, now: float):
         done = self._done
         while done and done[0] < now - WINDOW_SECONDS:
             done.popleft()
-        return max(len(done), 1) / WINDOW_SECONDS
+
+    def _rate(self, now: float) -> float:
+        """Requests finished a second, over the last window (at least one per
+        window, so a process where nothing finishes reads as very slow)."""
+        self._forget_before(now)
+        return max(len(self._done), 1) / WINDOW_SECONDS
 
     def expected_wait(self) -> float:
         return self.in_flight / self._rate(self.clock())
@@ -85,4 +88,6 @@ class Admission:
 
     def finished(self):
         self.in_flight -= 1
-        self._done.append(self.clock())
+        now = self.clock()
+        self._done.append(now)
+        self._forget_before(now)  # one window's worth, however long the process serves

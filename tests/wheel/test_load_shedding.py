@@ -49,6 +49,16 @@ def test_a_queue_is_refused_only_while_its_wait_passes_the_bound():
     assert Admission(max_wait=0, min_in_flight=1, clock=clock).refusal("/api/sessions") is None  # 0: off
 
 
+def test_it_remembers_one_window_of_requests_however_long_it_serves():
+    clock = Clock()
+    gate = Admission(max_wait=2.0, min_in_flight=32, clock=clock)
+    for _ in range(100_000):  # ~17 minutes at 100 requests a second, never busy
+        clock.now += 0.01
+        gate.started()
+        gate.finished()
+    assert len(gate._done) <= 100 * WINDOW_SECONDS + 1
+
+
 def scope_for(method, path, i):
     return {"type": "http", "http_version": "1.1", "method": method, "path": path, "raw_path": path.encode(),
             "query_string": b"", "scheme": "http", "client": ("203.0.113.5", 51000 + i),
