@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import django
 from asgiref.sync import sync_to_async
+from corsheaders.middleware import CorsMiddleware
 from django.conf import settings
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
@@ -68,7 +69,7 @@ class OneHopASGIHandler(ASGIHandler):
         try:
             refusal = self.admission.refusal(scope["path"].removeprefix(get_script_prefix(scope).rstrip("/")))
             if refusal is not None:
-                await self.send_response(json_error(refusal), send)
+                await self.send_response(self.refused(scope, body_file, json_error(refusal)), send)
                 return
             self.admission.started()
             try:
@@ -82,6 +83,12 @@ class OneHopASGIHandler(ASGIHandler):
                     await sync_to_async(response.close, thread_sensitive=False, executor=self.threads)()
         finally:
             body_file.close()
+
+    def refused(self, scope, body_file, response):
+        """The refusal with the CORS headers an allowed origin gets (the
+        rest of the chain is skipped: it is what the refusal saves)."""
+        request, _ = self.create_request(scope, body_file)
+        return response if request is None else CorsMiddleware(lambda request: response)(request)
 
     def respond(self, scope, body_file):
         """What Django's ``handle()`` does around the chain, in this one thread."""

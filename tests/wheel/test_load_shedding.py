@@ -59,14 +59,14 @@ def test_it_remembers_one_window_of_requests_however_long_it_serves():
     assert len(gate._done) <= 100 * WINDOW_SECONDS + 1
 
 
-def scope_for(method, path, i):
+def scope_for(method, path, i, headers=()):
     return {"type": "http", "http_version": "1.1", "method": method, "path": path, "raw_path": path.encode(),
             "query_string": b"", "scheme": "http", "client": ("203.0.113.5", 51000 + i),
-            "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")]}
+            "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers]}
 
 
-async def start(handler, method, path, i, body=b""):
-    talk = ApplicationCommunicator(handler, scope_for(method, path, i))
+async def start(handler, method, path, i, body=b"", headers=()):
+    talk = ApplicationCommunicator(handler, scope_for(method, path, i, headers))
     await talk.send_input({"type": "http.request", "body": body})
     return talk
 
@@ -92,6 +92,7 @@ async def test_behind_its_queue_the_process_refuses_new_api_requests_at_once(set
     settings.WEB_REQUEST_THREADS = 1
     settings.WEB_SHED_MIN_IN_FLIGHT = 2
     settings.WEB_MAX_WAIT_SECONDS = 0.5
+    settings.CORS_ALLOWED_ORIGINS = ["https://school.example"]
     handler = OneHopASGIHandler()
     release = threading.Event()
     handler.threads.submit(release.wait, 30)  # the one thread is busy
@@ -101,12 +102,14 @@ async def test_behind_its_queue_the_process_refuses_new_api_requests_at_once(set
         waiting = [await start(handler, "GET", missing, i) for i in range(2)]
         await asyncio.sleep(0.2)
         assert handler.admission.in_flight == 2
-        refused = await start(handler, "POST", "/api/sessions", 2, b"{}")
+        refused = await start(handler, "POST", "/api/sessions", 2, b"{}", [(b"origin", b"https://school.example")])
         status, headers, body = await answer(refused, 5)  # without a thread
         assert status == 503
         assert body["error"] == "Server busy" and "busy" in body["message"]
         assert 1 <= int(headers["retry-after"]) <= 10
         assert headers["content-type"] == "application/json"
+        # An allowed origin's page can read the refusal (and wait it out).
+        assert headers["access-control-allow-origin"] == "https://school.example"
         page = await start(handler, "GET", "/", 3)
         await asyncio.sleep(0.2)
         assert handler.admission.in_flight == 3  # the page waits in line
