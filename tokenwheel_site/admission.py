@@ -59,15 +59,16 @@ class Admission:
         self._forget_before(now)
         return max(len(self._done), 1) / WINDOW_SECONDS
 
-    def expected_wait(self) -> float:
-        return self.in_flight / self._rate(self.clock())
+    def expected_wait(self, now: float | None = None) -> float:
+        """Seconds a request arriving now would spend in the process (Little's law)."""
+        return self.in_flight / self._rate(self.clock() if now is None else now)
 
     def refusal(self, path: str) -> AppError | None:
         """The error to answer ``path`` with now, or None to serve it."""
         if not self.max_wait or self.in_flight < self.min_in_flight or not path.startswith("/api/"):
             return None
         now = self.clock()
-        wait = self.in_flight / self._rate(now)
+        wait = self.expected_wait(now)
         if wait <= self.max_wait:
             return None
         self.refused += 1

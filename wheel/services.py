@@ -18,7 +18,6 @@ from . import serializers as out
 from .models import TokenEvent, WheelSession
 
 
-
 def model_call(fn, *args, **kwargs):
     """Call the model worker. Its errors are AppErrors already (rendered as the
     API's error body); only an unknown-characters error keeps just the fields

@@ -52,9 +52,10 @@ def tune_process() -> None:
         # a lone request's forward 25-45% slower than the bare one. 10,000
         # spins (tens of microseconds) keeps the team awake across the gaps
         # inside a forward, not between forwards: a cache miss went from
-        # 1.33-1.62x the bare forward to 1.04-1.09x, for no loss of class
-        # capacity that the benchmark could tell apart from noise (README,
-        # "Class capacity"). An explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+        # 1.45-1.62x the bare forward to 1.04-1.18x and p95 at 120 students
+        # improved, for 5-8 s more model CPU a run and ~15% fewer steps/s at
+        # 180 students, past capacity (README, "Class capacity"). An explicit
+        # OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
         if "OMP_WAIT_POLICY" not in os.environ:
             os.environ.setdefault("GOMP_SPINCOUNT", str(OPENMP_SPIN_COUNT))
     # The tokenizer's own thread pool would compete with the forwards (and
